@@ -1,0 +1,443 @@
+/* tickwire-client: a crowd of headless bots in one process. */
+#include "bot.h"
+#include "clock.h"
+#include "crypto.h"
+#include "log.h"
+#include "report.h"
+
+#include <enet/enet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LEAVE_GRACE_NS (1500ull * 1000000ull)
+#define PROGRESS_NS 1000000000ull
+
+struct options {
+    const char *server;
+    uint32_t bots;
+    double duration_s;
+    const char *report_path;
+    uint64_t seed;
+    const char *key_path;
+    const char *token_path;
+    uint32_t match_id;
+    uint64_t player_base;
+    uint32_t tick_hz;
+    uint32_t connect_burst;
+    uint32_t token_ttl_s;
+    int quiet;
+    int verbose;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fputs(
+        "usage: tickwire-client --server HOST:PORT (--key FILE | --token FILE)\n"
+        "                       [--bots N] [--duration SECONDS] [--report FILE]\n"
+        "                       [--seed S] [options]\n"
+        "\n"
+        "Connects N headless bots that log in, move in a seeded pattern,\n"
+        "predict their own positions and reconcile them against snapshots.\n"
+        "\n"
+        "  -s, --server HOST:PORT   server address (IPv4)\n"
+        "  -n, --bots N             bots in this process (default 1, max 4095)\n"
+        "  -d, --duration SECONDS   how long the bots play (default 10)\n"
+        "  -r, --report FILE        write a JSON report to FILE\n"
+        "      --seed S             seed for movement (default 1)\n"
+        "  -k, --key FILE           match key: mint a token per bot. A test\n"
+        "                           convenience: real clients never hold it\n"
+        "  -t, --token FILE         token from tickwire-token (one bot only)\n"
+        "      --match ID           match id for minted tokens (default 1)\n"
+        "      --player-base ID     first player id for minted tokens\n"
+        "                           (default 1000; bot i gets base + i)\n"
+        "      --token-ttl SECONDS  lifetime of minted tokens (default 3600)\n"
+        "      --tick-hz HZ         input rate until the server tells its own\n"
+        "                           (default 30)\n"
+        "      --connect-burst N    connection attempts in flight (default 8)\n"
+        "  -q, --quiet              no progress line\n"
+        "  -v, --verbose            debug logging\n"
+        "  -h, --help               show this help\n"
+        "\n"
+        "Exit status: 0 when every bot logged in and no error or timeout\n"
+        "happened, 1 otherwise, 2 on bad usage.\n",
+        out);
+}
+
+static int parse_u64(const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option options[] = {
+        {"server", required_argument, NULL, 's'},
+        {"bots", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'},
+        {"report", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 'S'},
+        {"key", required_argument, NULL, 'k'},
+        {"token", required_argument, NULL, 't'},
+        {"match", required_argument, NULL, 'm'},
+        {"player-base", required_argument, NULL, 'p'},
+        {"token-ttl", required_argument, NULL, 'T'},
+        {"tick-hz", required_argument, NULL, 'z'},
+        {"connect-burst", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (struct options){.bots = 1, .duration_s = 10, .seed = 1,
+                          .match_id = 1, .player_base = 1000, .tick_hz = 30,
+                          .connect_burst = 8, .token_ttl_s = 3600};
+    int opt;
+    uint64_t v;
+    while ((opt = getopt_long(argc, argv, "s:n:d:r:k:t:qvh", options, NULL)) !=
+           -1) {
+        const char *bad = NULL;
+        switch (opt) {
+        case 's': o->server = optarg; break;
+        case 'n':
+            if (parse_u64(optarg, 4095, &v) || v == 0)
+                bad = "--bots must be 1..4095";
+            o->bots = (uint32_t)v;
+            break;
+        case 'd': {
+            char *end;
+            o->duration_s = strtod(optarg, &end);
+            if (*end || end == optarg || !(o->duration_s > 0) ||
+                o->duration_s > 86400)
+                bad = "--duration must be 0..86400 seconds";
+            break;
+        }
+        case 'r': o->report_path = optarg; break;
+        case 'S':
+            if (parse_u64(optarg, UINT64_MAX, &o->seed))
+                bad = "--seed must be a non-negative integer";
+            break;
+        case 'k': o->key_path = optarg; break;
+        case 't': o->token_path = optarg; break;
+        case 'm':
+            if (parse_u64(optarg, UINT32_MAX, &v))
+                bad = "--match must be 0..4294967295";
+            o->match_id = (uint32_t)v;
+            break;
+        case 'p':
+            if (parse_u64(optarg, (1ull << 53) - 4096, &o->player_base))
+                bad = "--player-base must be 0..2^53-4096";
+            break;
+        case 'T':
+            if (parse_u64(optarg, 86400 * 30, &v) || v == 0)
+                bad = "--token-ttl must be 1..2592000 seconds";
+            o->token_ttl_s = (uint32_t)v;
+            break;
+        case 'z':
+            if (parse_u64(optarg, 240, &v) || v == 0)
+                bad = "--tick-hz must be 1..240";
+            o->tick_hz = (uint32_t)v;
+            break;
+        case 'b':
+            if (parse_u64(optarg, 4095, &v) || v == 0)
+                bad = "--connect-burst must be 1..4095";
+            o->connect_burst = (uint32_t)v;
+            break;
+        case 'q': o->quiet = 1; break;
+        case 'v': o->verbose = 1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+        if (bad) {
+            fprintf(stderr, "tickwire-client: %s (got %s)\n", bad, optarg);
+            return -1;
+        }
+    }
+    const char *problem = NULL;
+    if (optind != argc)
+        problem = "unexpected argument";
+    else if (!o->server)
+        problem = "missing --server HOST:PORT";
+    else if (!o->key_path == !o->token_path)
+        problem = "give exactly one of --key FILE or --token FILE";
+    else if (o->token_path && o->bots != 1)
+        problem = "--token serves one bot; use --key for a crowd";
+    if (problem) {
+        fprintf(stderr, "tickwire-client: %s\n", problem);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_address(const char *text, ENetAddress *out)
+{
+    char host[128];
+    const char *colon = strrchr(text, ':');
+    uint64_t port;
+    if (!colon || (size_t)(colon - text) >= sizeof host ||
+        parse_u64(colon + 1, 65535, &port) || port == 0)
+        return -1;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    out->port = (enet_uint16)port;
+    return enet_address_set_host_ip(out, host);
+}
+
+static int load_tokens(const struct options *o, struct tw_bot *bots)
+{
+    char err[256];
+    if (o->token_path) {
+        FILE *f = fopen(o->token_path, "r");
+        char text[4096];
+        size_t n = f ? fread(text, 1, sizeof text, f) : 0;
+        if (f)
+            fclose(f);
+        if (!f || n == 0 || n == sizeof text) {
+            fprintf(stderr, "tickwire-client: cannot read token %s: %s\n",
+                    o->token_path, f ? "empty or too large" : strerror(errno));
+            return -1;
+        }
+        if (tw_token_from_json(text, n, &bots[0].token, err, sizeof err) !=
+            TW_OK) {
+            fprintf(stderr, "tickwire-client: %s: %s\n", o->token_path, err);
+            return -1;
+        }
+        return 0;
+    }
+
+    uint8_t key[TW_KEY_BYTES];
+    if (tw_key_load(o->key_path, key, err, sizeof err) != TW_OK) {
+        fprintf(stderr, "tickwire-client: %s\n", err);
+        return -1;
+    }
+    uint64_t now = tw_clock_unix_s();
+    int rc = 0;
+    for (uint32_t i = 0; i < o->bots && rc == 0; i++) {
+        char name[TW_NAME_MAX + 1];
+        snprintf(name, sizeof name, "bot-%u", i);
+        rc = tw_token_issue(key, o->player_base + i, name, o->match_id, now,
+                            o->token_ttl_s, &bots[i].token);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc != TW_OK)
+        fprintf(stderr, "tickwire-client: cannot mint tokens\n");
+    return rc;
+}
+
+struct crowd {
+    struct options opt;
+    ENetHost *host;
+    ENetAddress server;
+    struct tw_bot *bots;
+    uint32_t next_to_connect;
+    struct tw_crowd_stats stats;
+    uint32_t tick_hz;
+    uint64_t start_ns;
+};
+
+static void service(struct crowd *c)
+{
+    ENetEvent ev;
+    for (int i = 0; i < 8192; i++) {
+        uint64_t now = tw_clock_mono_ns();
+        enet_time_set((enet_uint32)(now / 1000000u));
+        if (enet_host_service(c->host, &ev, 0) <= 0)
+            break;
+        struct tw_bot *b = ev.peer->data;
+        if (b) {
+            tw_bot_on_event(b, &ev, now, &c->stats);
+            if (b->state == TW_BOT_PLAYING && b->sim.dt > 0)
+                c->tick_hz = (uint32_t)(1.0f / b->sim.dt + 0.5f);
+        }
+        if (ev.type == ENET_EVENT_TYPE_RECEIVE)
+            enet_packet_destroy(ev.packet);
+    }
+}
+
+/* Starts new connections while fewer than connect_burst are in flight. */
+static void connect_more(struct crowd *c)
+{
+    uint32_t in_flight = 0;
+    for (uint32_t i = 0; i < c->next_to_connect; i++)
+        if (c->bots[i].state == TW_BOT_CONNECTING ||
+            c->bots[i].state == TW_BOT_LOGGING_IN)
+            in_flight++;
+    while (in_flight < c->opt.connect_burst &&
+           c->next_to_connect < c->opt.bots) {
+        struct tw_bot *b = &c->bots[c->next_to_connect++];
+        if (tw_bot_connect(b, c->host, &c->server) != 0) {
+            b->state = TW_BOT_GONE;
+            b->n.errors++;
+            continue;
+        }
+        in_flight++;
+    }
+}
+
+static void wait_until(struct crowd *c, uint64_t deadline)
+{
+    uint64_t now = tw_clock_mono_ns();
+    if (now >= deadline)
+        return;
+    uint64_t left = deadline - now;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                          .tv_nsec = (long)(left % 1000000000u)};
+    struct pollfd pfd = {.fd = c->host->socket, .events = POLLIN};
+    ppoll(&pfd, 1, &ts, NULL);
+}
+
+static void compute(const struct crowd *c, struct tw_report *r)
+{
+    struct tw_report_input in = {.bots = c->bots,
+                                 .bot_count = c->opt.bots,
+                                 .stats = &c->stats,
+                                 .tick_hz = c->tick_hz,
+                                 .now_ns = tw_clock_mono_ns()};
+    tw_report_compute(&in, r);
+}
+
+/* Returns true once every bot has connected and then gone away. */
+static bool all_gone(const struct crowd *c)
+{
+    if (c->next_to_connect < c->opt.bots)
+        return false;
+    for (uint32_t i = 0; i < c->opt.bots; i++)
+        if (c->bots[i].state != TW_BOT_GONE)
+            return false;
+    return true;
+}
+
+static void play(struct crowd *c)
+{
+    struct tw_ticker ticker;
+    c->start_ns = tw_clock_mono_ns();
+    uint64_t end = c->start_ns + (uint64_t)(c->opt.duration_s * 1e9);
+    uint64_t next_progress = c->start_ns + PROGRESS_NS;
+    tw_ticker_init(&ticker, c->start_ns, c->tick_hz);
+
+    while (!stop_requested) {
+        uint64_t now = tw_clock_mono_ns();
+        if (now >= end || all_gone(c))
+            break;
+        if (tw_ticker_due(&ticker, now, 5)) {
+            service(c);
+            connect_more(c);
+            for (uint32_t i = 0; i < c->next_to_connect; i++)
+                tw_bot_tick(&c->bots[i], now, c->tick_hz, &c->stats);
+            enet_host_flush(c->host);
+            if (ticker.period_ns != 1000000000u / c->tick_hz)
+                tw_ticker_init(&ticker, now, c->tick_hz);
+        }
+        if (now >= next_progress && !c->opt.quiet) {
+            next_progress += PROGRESS_NS;
+            struct tw_report r;
+            compute(c, &r);
+            tw_report_progress(stderr, &r, (double)(now - c->start_ns) * 1e-9);
+        }
+        wait_until(c, tw_ticker_deadline(&ticker));
+        service(c);
+    }
+}
+
+static void leave(struct crowd *c)
+{
+    uint64_t now = tw_clock_mono_ns();
+    for (uint32_t i = 0; i < c->next_to_connect; i++)
+        tw_bot_leave(&c->bots[i], now);
+    enet_host_flush(c->host);
+
+    uint64_t until = now + LEAVE_GRACE_NS;
+    for (;;) {
+        uint32_t left = 0;
+        for (uint32_t i = 0; i < c->next_to_connect; i++)
+            if (c->bots[i].state != TW_BOT_GONE)
+                left++;
+        if (left == 0 || tw_clock_mono_ns() >= until)
+            break;
+        wait_until(c, tw_clock_mono_ns() + 5000000u);
+        service(c);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct crowd c;
+    memset(&c, 0, sizeof c);
+    if (parse_options(argc, argv, &c.opt) != 0)
+        return 2;
+    tw_log_open(c.opt.verbose ? TW_DEBUG : TW_WARN, TW_LOG_TEXT, NULL);
+    if (tw_crypto_init() != TW_OK || enet_initialize() != 0) {
+        fprintf(stderr, "tickwire-client: cannot initialize libsodium or ENet\n");
+        return 1;
+    }
+    if (parse_address(c.opt.server, &c.server) != 0) {
+        fprintf(stderr, "tickwire-client: invalid --server %s (want IPv4:PORT)\n",
+                c.opt.server);
+        return 2;
+    }
+    c.bots = calloc(c.opt.bots, sizeof *c.bots);
+    if (!c.bots || load_tokens(&c.opt, c.bots) != 0)
+        return 1;
+    for (uint32_t i = 0; i < c.opt.bots; i++)
+        tw_bot_init(&c.bots[i], i, c.opt.seed);
+
+    c.host = enet_host_create(NULL, c.opt.bots, TW_CHANNEL_COUNT, 0, 0);
+    if (!c.host) {
+        fprintf(stderr, "tickwire-client: cannot create the ENet host\n");
+        return 1;
+    }
+    c.tick_hz = c.opt.tick_hz;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    play(&c);
+    leave(&c);
+
+    struct tw_report r;
+    compute(&c, &r);
+    tw_report_summary(stdout, &r);
+    int rc = 0;
+    if (c.opt.report_path && tw_report_write_json(c.opt.report_path, &r) != 0) {
+        fprintf(stderr, "tickwire-client: cannot write report %s: %s\n",
+                c.opt.report_path, strerror(errno));
+        rc = 1;
+    }
+    if (r.logged_in != r.bots || r.errors || r.timeouts)
+        rc = 1;
+
+    for (uint32_t i = 0; i < c.opt.bots; i++) {
+        tw_cipher_wipe(&c.bots[i].tx);
+        tw_cipher_wipe(&c.bots[i].rx);
+        sodium_memzero(&c.bots[i].token, sizeof c.bots[i].token);
+    }
+    enet_host_destroy(c.host);
+    enet_deinitialize();
+    free(c.bots);
+    return rc;
+}

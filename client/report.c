@@ -1,0 +1,156 @@
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double ms_of_us(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->bots = in->bot_count;
+    r->expected_snapshots_per_sec = in->tick_hz;
+
+    double rate_sum = 0;
+    uint32_t rated = 0;
+    for (uint32_t i = 0; i < in->bot_count; i++) {
+        const struct tw_bot *b = &in->bots[i];
+        if (b->state == TW_BOT_PLAYING)
+            r->connected++;
+        if (b->logged_in_once)
+            r->logged_in++;
+        r->errors += b->n.errors;
+        r->corrections += b->n.corrections;
+        r->event_gaps += b->n.event_gaps;
+        r->event_duplicates += b->n.event_duplicates;
+        r->event_out_of_order += b->n.event_out_of_order;
+        if (b->state == TW_BOT_GONE && b->logged_in_once) {
+            if (b->timed_out)
+                r->timeouts++;
+            else if (b->disconnect_reason < TW_REASON_COUNT)
+                r->disconnects[b->disconnect_reason]++;
+        } else if (b->state == TW_BOT_GONE) {
+            r->disconnects[b->disconnect_reason < TW_REASON_COUNT
+                               ? b->disconnect_reason
+                               : TW_REASON_NONE]++;
+        }
+
+        uint64_t playing = b->playing_ns;
+        if (b->state == TW_BOT_PLAYING && in->now_ns > b->playing_since_ns)
+            playing += in->now_ns - b->playing_since_ns;
+        /* Skip bots that played too briefly to give a meaningful rate. */
+        if (playing >= 500000000ull) {
+            double rate = (double)b->n.snapshots / ((double)playing * 1e-9);
+            if (rated == 0 || rate < r->snapshots_per_sec_min)
+                r->snapshots_per_sec_min = rate;
+            rate_sum += rate;
+            rated++;
+        }
+    }
+    r->snapshots_per_sec = rated ? rate_sum / rated : 0.0;
+
+    const struct tw_crowd_stats *cs = in->stats;
+    r->rtt_p50_ms = (double)tw_hist_percentile(&cs->rtt_ms, 0.5);
+    r->rtt_p99_ms = (double)tw_hist_percentile(&cs->rtt_ms, 0.99);
+    r->ping_p50_ms = ms_of_us(tw_hist_percentile(&cs->ping_us, 0.5));
+    r->ping_p99_ms = ms_of_us(tw_hist_percentile(&cs->ping_us, 0.99));
+    r->prediction_p50 = (double)tw_hist_percentile(&cs->prediction_mu, 0.5) / 1e6;
+    r->prediction_p99 =
+        (double)tw_hist_percentile(&cs->prediction_mu, 0.99) / 1e6;
+}
+
+void tw_report_progress(FILE *out, const struct tw_report *r, double elapsed_s)
+{
+    fprintf(out,
+            "[%5.1fs] bots %u/%u connected, snapshots/s %.1f, rtt p50 %.0fms "
+            "p99 %.0fms, errors %llu\n",
+            elapsed_s, r->connected, r->bots, r->snapshots_per_sec,
+            r->rtt_p50_ms, r->rtt_p99_ms, (unsigned long long)r->errors);
+}
+
+void tw_report_summary(FILE *out, const struct tw_report *r)
+{
+    fprintf(out, "\n%-28s %s\n", "measure", "value");
+    fprintf(out, "%-28s %u/%u\n", "bots logged in", r->logged_in, r->bots);
+    fprintf(out, "%-28s %.2f (expected %.0f)\n", "snapshots/s per bot",
+            r->snapshots_per_sec, r->expected_snapshots_per_sec);
+    fprintf(out, "%-28s %.1f / %.1f ms\n", "ENet RTT p50 / p99",
+            r->rtt_p50_ms, r->rtt_p99_ms);
+    fprintf(out, "%-28s %.2f / %.2f ms\n", "reliable ping p50 / p99",
+            r->ping_p50_ms, r->ping_p99_ms);
+    fprintf(out, "%-28s %.4f / %.4f units\n", "prediction error p50 / p99",
+            r->prediction_p50, r->prediction_p99);
+    fprintf(out, "%-28s %llu\n", "prediction corrections",
+            (unsigned long long)r->corrections);
+    fprintf(out, "%-28s %llu gaps, %llu duplicates, %llu out of order\n",
+            "reliable event stream", (unsigned long long)r->event_gaps,
+            (unsigned long long)r->event_duplicates,
+            (unsigned long long)r->event_out_of_order);
+    fprintf(out, "%-28s %llu\n", "timeouts", (unsigned long long)r->timeouts);
+    for (unsigned i = 1; i < TW_REASON_COUNT; i++)
+        if (r->disconnects[i])
+            fprintf(out, "%-28s %llu (%s)\n", "disconnected by server",
+                    (unsigned long long)r->disconnects[i], tw_reason_name(i));
+    fprintf(out, "%-28s %llu\n", "errors", (unsigned long long)r->errors);
+}
+
+static cJSON *percentiles(double p50, double p99)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "p50", p50);
+    cJSON_AddNumberToObject(o, "p99", p99);
+    return o;
+}
+
+int tw_report_write_json(const char *path, const struct tw_report *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "bots", r->bots);
+    cJSON_AddNumberToObject(root, "logged_in", r->logged_in);
+    cJSON_AddNumberToObject(root, "connected_at_end", r->connected);
+    cJSON_AddNumberToObject(root, "snapshots_per_sec", r->snapshots_per_sec);
+    cJSON_AddNumberToObject(root, "snapshots_per_sec_min",
+                            r->snapshots_per_sec_min);
+    cJSON_AddNumberToObject(root, "expected_snapshots_per_sec",
+                            r->expected_snapshots_per_sec);
+    cJSON_AddItemToObject(root, "rtt_ms", percentiles(r->rtt_p50_ms,
+                                                      r->rtt_p99_ms));
+    cJSON_AddItemToObject(root, "reliable_rtt_ms",
+                          percentiles(r->ping_p50_ms, r->ping_p99_ms));
+    cJSON_AddItemToObject(root, "prediction_error",
+                          percentiles(r->prediction_p50, r->prediction_p99));
+    cJSON_AddNumberToObject(root, "corrections", (double)r->corrections);
+    cJSON *events = cJSON_AddObjectToObject(root, "events");
+    cJSON_AddNumberToObject(events, "gaps", (double)r->event_gaps);
+    cJSON_AddNumberToObject(events, "duplicates", (double)r->event_duplicates);
+    cJSON_AddNumberToObject(events, "out_of_order",
+                            (double)r->event_out_of_order);
+    cJSON_AddNumberToObject(root, "errors", (double)r->errors);
+    cJSON_AddNumberToObject(root, "timeouts", (double)r->timeouts);
+    cJSON *disconnects = cJSON_AddObjectToObject(root, "disconnects");
+    for (unsigned i = 1; i < TW_REASON_COUNT; i++)
+        if (r->disconnects[i])
+            cJSON_AddNumberToObject(disconnects, tw_reason_name(i),
+                                    (double)r->disconnects[i]);
+
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) {
+        errno = ENOMEM;
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    int rc = -1;
+    if (f) {
+        rc = fputs(text, f) >= 0 && fputc('\n', f) != EOF ? 0 : -1;
+        if (fclose(f) != 0)
+            rc = -1;
+    }
+    free(text);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * The crowd's progress line, end-of-run summary table and JSON report.
+ */
+#ifndef TW_REPORT_H
+#define TW_REPORT_H
+
+#include "bot.h"
+
+#include <stdio.h>
+
+struct tw_report_input {
+    const struct tw_bot *bots;
+    uint32_t bot_count;
+    const struct tw_crowd_stats *stats;
+    uint32_t tick_hz;
+    uint64_t now_ns;
+};
+
+/* Aggregated figures, computed once and shared by every output. */
+struct tw_report {
+    uint32_t bots, connected, logged_in;
+    double snapshots_per_sec;
+    double snapshots_per_sec_min; /* the slowest bot's rate */
+    double expected_snapshots_per_sec;
+    double rtt_p50_ms, rtt_p99_ms;
+    double ping_p50_ms, ping_p99_ms;
+    double prediction_p50, prediction_p99; /* world units */
+    uint64_t errors, timeouts, corrections;
+    uint64_t event_gaps, event_duplicates, event_out_of_order;
+    uint64_t disconnects[TW_REASON_COUNT];
+};
+
+void tw_report_compute(const struct tw_report_input *in, struct tw_report *r);
+
+/* Writes one progress line, e.g. for stderr once a second. */
+void tw_report_progress(FILE *out, const struct tw_report *r, double elapsed_s);
+
+/* Writes the end-of-run summary table. */
+void tw_report_summary(FILE *out, const struct tw_report *r);
+
+/* Writes the JSON report to path. Returns 0, or -1 with errno set. */
+int tw_report_write_json(const char *path, const struct tw_report *r)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,122 @@
+/* tickwire-server: command line, configuration and signals. */
+#include "config.h"
+#include "crypto.h"
+#include "log.h"
+#include "server.h"
+
+#include <enet/enet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        reopen_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: tickwire-server --config FILE [--check]\n"
+          "\n"
+          "Hosts one match: an ENet server on UDP with a fixed-tick loop.\n"
+          "\n"
+          "  -c, --config FILE  match configuration (JSON); see README.md\n"
+          "      --check        validate the configuration and exit\n"
+          "  -h, --help         show this help\n"
+          "  -V, --version      print the version\n"
+          "\n"
+          "Signals: SIGINT or SIGTERM disconnects every player with reason\n"
+          "\"shutdown\" and exits 0; SIGHUP reopens the log file.\n"
+          "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or\n"
+          "configuration.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    int check_only = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("tickwire-server %s (protocol %u)\n", TW_VERSION,
+                   TW_PROTOCOL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path || optind != argc) {
+        fprintf(stderr, "tickwire-server: %s\n",
+                config_path ? "unexpected argument" : "missing --config FILE");
+        usage(stderr);
+        return 2;
+    }
+
+    struct tw_config cfg;
+    char err[512];
+    tw_config_defaults(&cfg);
+    if (tw_config_load(config_path, &cfg, err, sizeof err) != TW_OK) {
+        fprintf(stderr, "tickwire-server: %s\n", err);
+        return 2;
+    }
+    if (check_only) {
+        printf("%s: ok\n", config_path);
+        return 0;
+    }
+
+    if (tw_log_open(cfg.log.level, cfg.log.format, cfg.log.path) != 0)
+        fprintf(stderr, "tickwire-server: cannot open log.path %s: %s\n",
+                cfg.log.path, strerror(errno));
+    if (tw_crypto_init() != TW_OK || enet_initialize() != 0) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "cannot initialize libsodium or ENet");
+        return 1;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct tw_server *server = tw_server_create(&cfg);
+    if (!server) {
+        enet_deinitialize();
+        return 1;
+    }
+    int rc = tw_server_run(server, &stop_requested, &reopen_requested);
+    tw_server_destroy(server);
+    enet_deinitialize();
+    TW_LOG(TW_INFO, "server", TW_NO_PEER, "stopped");
+    tw_log_close();
+    return rc == 0 ? 0 : 1;
+}

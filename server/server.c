@@ -1,0 +1,801 @@
+#include "server.h"
+
+#include "clock.h"
+#include "crypto.h"
+#include "log.h"
+#include "match.h"
+#include "protocol.h"
+#include "snapshot.h"
+#include "stats.h"
+
+#include <enet/enet.h>
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STATS_INTERVAL_NS (10ull * 1000000000ull)
+#define MAX_EVENTS_PER_WAKE 4096
+#define MAX_TICKS_BEHIND 5u
+#define SHUTDOWN_GRACE_NS (500ull * 1000000ull)
+#define USED_TOKEN_CAP 65536u
+
+enum session_state {
+    SESSION_FREE = 0,
+    SESSION_PENDING, /* connected, not logged in */
+    SESSION_ACTIVE,  /* logged in, every message sealed */
+    SESSION_CLOSING, /* disconnect sent, waiting for ENet to confirm */
+};
+
+struct session {
+    enum session_state state;
+    ENetPeer *peer;
+    uint32_t id;        /* ENet's incoming peer id, also our index */
+    uint32_t address;   /* IPv4 host, network byte order */
+    uint64_t connected_ns;
+    int slot;           /* match slot while active, else -1 */
+    uint64_t player_id;
+    struct tw_cipher rx; /* client to server */
+    struct tw_cipher tx; /* server to client */
+    uint32_t next_event_seq;
+
+    /* Token bucket over every packet the peer sends. */
+    double rate_tokens;
+    uint64_t rate_last_ns;
+    uint32_t rate_strikes; /* drops in the current second */
+    uint64_t rate_window_ns;
+};
+
+struct used_token {
+    uint8_t nonce[TW_TOKEN_NONCE_BYTES];
+    uint64_t expires_at;
+};
+
+struct tw_server {
+    struct tw_config cfg;
+    ENetHost *host;
+    uint8_t match_key[TW_KEY_BYTES];
+    struct session *sessions;
+    uint32_t session_count;
+    uint32_t pending;
+    struct tw_match match;
+    struct tw_stats stats;
+    struct tw_ticker ticker;
+    uint64_t next_stats_ns;
+    uint64_t next_event_ns;
+    struct tw_ratelimit drop_log;
+
+    /* Nonces of tokens already used, kept until they expire. */
+    struct used_token *used;
+    size_t used_count;
+};
+
+typedef void (*handler_fn)(struct tw_server *s, struct session *ss,
+                           const uint8_t *msg, size_t len, uint64_t now);
+
+struct route {
+    handler_fn handler;
+    uint8_t channel;
+};
+
+static void handle_input(struct tw_server *s, struct session *ss,
+                         const uint8_t *msg, size_t len, uint64_t now);
+static void handle_ping(struct tw_server *s, struct session *ss,
+                        const uint8_t *msg, size_t len, uint64_t now);
+
+/* Messages a logged-in client may send, by id. Everything else is dropped. */
+static const struct route routes[256] = {
+    [TW_MSG_INPUT] = {handle_input, TW_CH_INPUT},
+    [TW_MSG_PING] = {handle_ping, TW_CH_RELIABLE},
+};
+
+static long peer_log_id(const struct session *ss)
+{
+    return ss ? (long)ss->id : TW_NO_PEER;
+}
+
+/*
+ * Counts a dropped packet by reason, logs it at debug, and warns at a
+ * limited rate so a flood cannot fill the disk.
+ */
+static void drop_packet(struct tw_server *s, struct session *ss, int reason,
+                        uint8_t channel, size_t len, uint64_t now)
+{
+    if (reason < 0)
+        reason = -reason;
+    if (reason <= 0 || reason >= TW_DROP_COUNT)
+        reason = TW_DROP_MALFORMED;
+    s->stats.drops[reason]++;
+    TW_LOG(TW_DEBUG, "net", peer_log_id(ss), "dropped %zu bytes on channel %u: %s",
+           len, channel, tw_drop_name(reason));
+
+    uint64_t suppressed = 0;
+    if (tw_ratelimit_allow(&s->drop_log, now, &suppressed))
+        TW_LOG(TW_WARN, "net", peer_log_id(ss),
+               "dropped packet (%s, %zu bytes, channel %u); %llu similar "
+               "lines suppressed",
+               tw_drop_name(reason), len, channel,
+               (unsigned long long)suppressed);
+}
+
+/*
+ * Ends a session's game state: counts the reason, frees the player's slot
+ * (unless another peer took the player over) and wipes the keys. ENet's
+ * side of the peer is left to the caller.
+ */
+static void end_session(struct tw_server *s, struct session *ss,
+                        enum tw_reason reason)
+{
+    if (ss->state == SESSION_PENDING) {
+        s->pending--;
+        s->stats.refusals[reason]++;
+    } else if (ss->state == SESSION_ACTIVE) {
+        s->stats.disconnects[reason]++;
+    }
+    if (ss->slot >= 0) {
+        struct tw_player *p = &s->match.players[ss->slot];
+        if (p->session == (int)ss->id) {
+            tw_match_remove(&s->match, ss->slot);
+            s->stats.players_active = s->match.active_count;
+        }
+        ss->slot = -1;
+    }
+    tw_cipher_wipe(&ss->rx);
+    tw_cipher_wipe(&ss->tx);
+}
+
+/*
+ * Disconnects a peer with a reason the client can print. A graceful close
+ * lets ENet deliver queued reliable data first; an immediate one frees the
+ * slot now, for peers that may be spoofed or flooding.
+ */
+static void close_session(struct tw_server *s, struct session *ss,
+                          enum tw_reason reason, bool immediately)
+{
+    if (ss->state != SESSION_PENDING && ss->state != SESSION_ACTIVE)
+        return;
+    TW_LOG(reason == TW_REASON_SHUTDOWN ? TW_DEBUG : TW_INFO, "session",
+           (long)ss->id, "disconnecting: %s", tw_reason_name(reason));
+    end_session(s, ss, reason);
+
+    if (immediately) {
+        enet_peer_disconnect_now(ss->peer, reason);
+        ss->peer->data = NULL;
+        ss->state = SESSION_FREE;
+        s->stats.connects_active--;
+    } else {
+        enet_peer_disconnect(ss->peer, reason);
+        ss->state = SESSION_CLOSING;
+    }
+}
+
+/* Seals one message for an active session and queues it on channel. */
+static int send_sealed(struct tw_server *s, struct session *ss, uint8_t channel,
+                       const uint8_t *plain, size_t len, uint32_t flags)
+{
+    uint8_t sealed[TW_MAX_PAYLOAD + TW_SEAL_OVERHEAD];
+    int n = tw_seal(&ss->tx, channel, plain, len, sealed, sizeof sealed);
+    if (n < 0) {
+        TW_LOG(TW_ERROR, "session", (long)ss->id,
+               "cannot seal %zu bytes (%s); closing session", len,
+               tw_drop_name(n));
+        close_session(s, ss, TW_REASON_PROTOCOL_ERROR, false);
+        return -1;
+    }
+    ENetPacket *packet = enet_packet_create(sealed, (size_t)n, flags);
+    if (!packet || enet_peer_send(ss->peer, channel, packet) < 0) {
+        if (packet)
+            enet_packet_destroy(packet);
+        return -1;
+    }
+    s->stats.msgs_out++;
+    s->stats.bytes_out += (uint64_t)n;
+    return 0;
+}
+
+static void send_reliable(struct tw_server *s, struct session *ss,
+                          const uint8_t *plain, int len)
+{
+    if (len > 0)
+        send_sealed(s, ss, TW_CH_RELIABLE, plain, (size_t)len,
+                    ENET_PACKET_FLAG_RELIABLE);
+}
+
+/* Remembers a token nonce; false when it was already used. */
+static bool use_token_once(struct tw_server *s, const struct tw_msg_login *in,
+                           uint64_t now_unix)
+{
+    size_t kept = 0;
+    bool seen = false;
+
+    /* Forget expired tokens while scanning: they can no longer log in. */
+    for (size_t i = 0; i < s->used_count; i++) {
+        if (s->used[i].expires_at <= now_unix)
+            continue;
+        if (sodium_memcmp(s->used[i].nonce, in->nonce, TW_TOKEN_NONCE_BYTES) ==
+            0)
+            seen = true;
+        s->used[kept++] = s->used[i];
+    }
+    s->used_count = kept;
+    if (seen)
+        return false;
+    if (s->used_count == USED_TOKEN_CAP) {
+        /* NOTE: at the cap the oldest entry is forgotten, so its token
+         * could be used once more before it expires. */
+        memmove(s->used, s->used + 1, (USED_TOKEN_CAP - 1) * sizeof *s->used);
+        s->used_count--;
+    }
+    memcpy(s->used[s->used_count].nonce, in->nonce, TW_TOKEN_NONCE_BYTES);
+    s->used[s->used_count].expires_at = in->expires_at;
+    s->used_count++;
+    return true;
+}
+
+/* Checks a login; returns TW_REASON_NONE and fills tok when it is valid. */
+static enum tw_reason check_login(struct tw_server *s,
+                                  const struct tw_msg_login *login,
+                                  struct tw_token_private *tok)
+{
+    if (login->protocol != TW_PROTOCOL_VERSION)
+        return TW_REASON_VERSION_MISMATCH;
+    if (tw_token_open(s->match_key, login, tok) != TW_OK)
+        return TW_REASON_BAD_TOKEN;
+
+    uint64_t now_unix = tw_clock_unix_s();
+    enum tw_reason why = tw_token_validate(tok, login, s->cfg.match.match_id,
+                                           now_unix, s->cfg.security.token_skew_s);
+    if (why != TW_REASON_NONE)
+        return why;
+
+    bool returning = tw_match_find(&s->match, tok->player_id) >= 0;
+    if (!returning && s->match.active_count >= s->match.capacity)
+        return TW_REASON_SERVER_FULL;
+    if (!use_token_once(s, login, now_unix))
+        return TW_REASON_TOKEN_REUSED;
+    return TW_REASON_NONE;
+}
+
+/* Binds the player to this session, replacing an older session if any. */
+static int join_match(struct tw_server *s, struct session *ss,
+                      const struct tw_token_private *tok)
+{
+    int slot = tw_match_find(&s->match, tok->player_id);
+    if (slot >= 0) {
+        struct tw_player *p = &s->match.players[slot];
+        if (p->session >= 0) {
+            struct session *old = &s->sessions[p->session];
+            TW_LOG(TW_INFO, "session", (long)ss->id,
+                   "player %llu logged in again; replacing peer %u",
+                   (unsigned long long)tok->player_id, old->id);
+            old->slot = -1; /* keep the player: it moves to the new peer */
+            close_session(s, old, TW_REASON_REPLACED, false);
+        }
+    } else {
+        slot = tw_match_add(&s->match, tok->player_id, tok->name);
+        if (slot < 0)
+            return -1;
+    }
+    s->match.players[slot].session = (int)ss->id;
+    ss->slot = slot;
+    ss->player_id = tok->player_id;
+    s->stats.players_active = s->match.active_count;
+    return slot;
+}
+
+static void handle_login(struct tw_server *s, struct session *ss,
+                         const uint8_t *data, size_t len, uint64_t now)
+{
+    struct tw_msg_login login;
+    int rc = tw_decode_login(data, len, &login);
+    if (rc != TW_OK) {
+        drop_packet(s, ss, rc, TW_CH_RELIABLE, len, now);
+        close_session(s, ss, TW_REASON_BAD_TOKEN, false);
+        return;
+    }
+
+    struct tw_token_private tok;
+    enum tw_reason why = check_login(s, &login, &tok);
+    if (why != TW_REASON_NONE) {
+        TW_LOG(TW_INFO, "session", (long)ss->id, "login refused: %s",
+               tw_reason_name(why));
+        sodium_memzero(&tok, sizeof tok);
+        close_session(s, ss, why, false);
+        return;
+    }
+
+    int slot = join_match(s, ss, &tok);
+    if (slot < 0) {
+        sodium_memzero(&tok, sizeof tok);
+        close_session(s, ss, TW_REASON_SERVER_FULL, false);
+        return;
+    }
+    tw_cipher_init(&ss->rx, tok.c2s_key, s->cfg.match.match_id, TW_DIR_C2S);
+    tw_cipher_init(&ss->tx, tok.s2c_key, s->cfg.match.match_id, TW_DIR_S2C);
+    ss->state = SESSION_ACTIVE;
+    s->pending--;
+    s->stats.logins_total++;
+    TW_LOG(TW_INFO, "session", (long)ss->id, "player %llu (%s) joined slot %d",
+           (unsigned long long)tok.player_id, tok.name, slot);
+    sodium_memzero(&tok, sizeof tok);
+
+    const struct tw_player *p = &s->match.players[slot];
+    struct tw_msg_login_ok ok = {
+        .slot = (uint16_t)slot,
+        .player_id = p->player_id,
+        .tick_hz = (uint16_t)s->cfg.match.tick_hz,
+        .server_tick = s->match.tick,
+        .spawn = p->pos,
+        .world = s->match.sim.world,
+        .max_speed = s->match.sim.max_speed,
+    };
+    uint8_t buf[TW_MAX_PAYLOAD];
+    send_reliable(s, ss, buf, tw_encode_login_ok(&ok, buf, sizeof buf));
+}
+
+static void handle_input(struct tw_server *s, struct session *ss,
+                         const uint8_t *msg, size_t len, uint64_t now)
+{
+    struct tw_msg_input in;
+    int rc = tw_decode_input(msg, len, &in);
+    if (rc != TW_OK) {
+        drop_packet(s, ss, rc, TW_CH_INPUT, len, now);
+        return;
+    }
+    tw_match_queue_inputs(&s->match, ss->slot, &in, now);
+}
+
+static void handle_ping(struct tw_server *s, struct session *ss,
+                        const uint8_t *msg, size_t len, uint64_t now)
+{
+    struct tw_msg_ping ping;
+    int rc = tw_decode_ping(TW_MSG_PING, msg, len, &ping);
+    if (rc != TW_OK) {
+        drop_packet(s, ss, rc, TW_CH_RELIABLE, len, now);
+        return;
+    }
+    uint8_t buf[32];
+    send_reliable(s, ss, buf, tw_encode_ping(TW_MSG_PONG, &ping, buf, sizeof buf));
+}
+
+/*
+ * Applies the per-peer token bucket. Returns false when the packet must be
+ * dropped; a peer that keeps exceeding for a second is disconnected.
+ */
+static bool within_rate(struct tw_server *s, struct session *ss, uint64_t now)
+{
+    const double rate = s->cfg.security.rate_limit;
+    const double burst = s->cfg.security.rate_burst;
+
+    double elapsed = (double)(now - ss->rate_last_ns) * 1e-9;
+    ss->rate_last_ns = now;
+    ss->rate_tokens += elapsed * rate;
+    if (ss->rate_tokens > burst)
+        ss->rate_tokens = burst;
+    if (ss->rate_tokens >= 1.0) {
+        ss->rate_tokens -= 1.0;
+        return true;
+    }
+
+    if (now - ss->rate_window_ns > 1000000000ull) {
+        ss->rate_window_ns = now;
+        ss->rate_strikes = 0;
+    }
+    if (++ss->rate_strikes > s->cfg.security.rate_limit) {
+        TW_LOG(TW_WARN, "session", (long)ss->id,
+               "over %u messages/s for a second; disconnecting",
+               s->cfg.security.rate_limit);
+        close_session(s, ss, TW_REASON_RATE_LIMIT, false);
+    }
+    return false;
+}
+
+static void on_receive(struct tw_server *s, struct session *ss, uint8_t channel,
+                       const uint8_t *data, size_t len, uint64_t now)
+{
+    s->stats.msgs_in++;
+    s->stats.bytes_in += len;
+
+    if (!ss || ss->state == SESSION_CLOSING || ss->state == SESSION_FREE) {
+        drop_packet(s, ss, TW_DROP_WRONG_STATE, channel, len, now);
+        return;
+    }
+    if (!within_rate(s, ss, now)) {
+        drop_packet(s, ss, TW_DROP_RATE_LIMITED, channel, len, now);
+        return;
+    }
+    if (ss->state == SESSION_PENDING) {
+        if (len == 0 || data[0] != TW_MSG_LOGIN || channel != TW_CH_RELIABLE) {
+            drop_packet(s, ss, len == 0 ? TW_DROP_EMPTY : TW_DROP_WRONG_STATE,
+                        channel, len, now);
+            return;
+        }
+        handle_login(s, ss, data, len, now);
+        return;
+    }
+
+    uint8_t plain[TW_MAX_PAYLOAD];
+    int n = tw_open(&ss->rx, channel, data, len, plain, sizeof plain);
+    if (n < 0) {
+        drop_packet(s, ss, n, channel, len, now);
+        return;
+    }
+    if (n == 0) {
+        drop_packet(s, ss, TW_DROP_EMPTY, channel, len, now);
+        return;
+    }
+    const struct route *r = &routes[plain[0]];
+    if (!r->handler) {
+        drop_packet(s, ss, TW_DROP_UNKNOWN_ID, channel, len, now);
+        return;
+    }
+    if (r->channel != channel) {
+        drop_packet(s, ss, TW_DROP_WRONG_CHANNEL, channel, len, now);
+        return;
+    }
+    r->handler(s, ss, plain, (size_t)n, now);
+}
+
+/* Returns how many sessions from this address have not logged in yet. */
+static uint32_t pending_from(const struct tw_server *s, uint32_t address)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->session_count; i++)
+        if (s->sessions[i].state == SESSION_PENDING &&
+            s->sessions[i].address == address)
+            n++;
+    return n;
+}
+
+static void on_connect(struct tw_server *s, ENetEvent *ev, uint64_t now)
+{
+    ENetPeer *peer = ev->peer;
+    uint32_t id = peer->incomingPeerID;
+    struct session *ss = &s->sessions[id];
+    char addr[64] = "?";
+    enet_address_get_host_ip(&peer->address, addr, sizeof addr);
+
+    memset(ss, 0, sizeof *ss);
+    ss->peer = peer;
+    ss->id = id;
+    ss->address = peer->address.host;
+    ss->connected_ns = now;
+    ss->slot = -1;
+    ss->state = SESSION_PENDING;
+    ss->rate_tokens = s->cfg.security.rate_burst;
+    ss->rate_last_ns = now;
+    ss->rate_window_ns = now;
+    ss->next_event_seq = 1;
+    peer->data = ss;
+    s->pending++;
+    s->stats.connects_total++;
+    s->stats.connects_active++;
+    TW_LOG(TW_DEBUG, "session", (long)id, "connect from %s:%u", addr,
+           peer->address.port);
+
+    if (ev->data != TW_PROTOCOL_VERSION) {
+        TW_LOG(TW_INFO, "session", (long)id,
+               "refused %s: protocol version %u, server speaks %u", addr,
+               ev->data, TW_PROTOCOL_VERSION);
+        close_session(s, ss, TW_REASON_VERSION_MISMATCH, false);
+    } else if (s->pending > s->cfg.security.max_connections) {
+        close_session(s, ss, TW_REASON_SERVER_FULL, true);
+    } else if (pending_from(s, ss->address) > s->cfg.security.max_per_ip) {
+        close_session(s, ss, TW_REASON_TOO_MANY_FROM_IP, true);
+    }
+}
+
+static void on_disconnect(struct tw_server *s, ENetEvent *ev)
+{
+    struct session *ss = ev->peer->data;
+    if (!ss)
+        return;
+    if (ss->state == SESSION_PENDING || ss->state == SESSION_ACTIVE) {
+        bool left = ev->data == TW_REASON_CLIENT_LEFT;
+        TW_LOG(TW_INFO, "session", (long)ss->id, "peer %s",
+               left ? "left" : "timed out");
+        end_session(s, ss, left ? TW_REASON_CLIENT_LEFT : TW_REASON_NONE);
+    }
+    ev->peer->data = NULL;
+    ss->state = SESSION_FREE;
+    s->stats.connects_active--;
+}
+
+/* Runs ENet and handles every event already waiting, without blocking. */
+static void service_network(struct tw_server *s)
+{
+    ENetEvent ev;
+    for (int i = 0; i < MAX_EVENTS_PER_WAKE; i++) {
+        /* ENet 1.3.17 times peers with the wall clock; feed it ours. */
+        uint64_t now = tw_clock_mono_ns();
+        enet_time_set((enet_uint32)(now / 1000000u));
+        int rc = enet_host_service(s->host, &ev, 0);
+        if (rc <= 0)
+            break;
+        switch (ev.type) {
+        case ENET_EVENT_TYPE_CONNECT:
+            on_connect(s, &ev, now);
+            break;
+        case ENET_EVENT_TYPE_RECEIVE:
+            on_receive(s, ev.peer->data, ev.channelID, ev.packet->data,
+                       ev.packet->dataLength, now);
+            enet_packet_destroy(ev.packet);
+            break;
+        case ENET_EVENT_TYPE_DISCONNECT:
+            on_disconnect(s, &ev);
+            break;
+        case ENET_EVENT_TYPE_NONE:
+            break;
+        }
+    }
+}
+
+static void send_snapshots(struct tw_server *s, uint64_t now)
+{
+    static struct tw_msg_snapshot snap;
+    uint8_t buf[TW_MAX_PAYLOAD];
+    unsigned capacity = tw_snapshot_capacity(&s->match.quant,
+                                             TW_MAX_PAYLOAD);
+    if (capacity > s->cfg.match.max_visible)
+        capacity = s->cfg.match.max_visible;
+
+    for (uint32_t i = 0; i < s->session_count; i++) {
+        struct session *ss = &s->sessions[i];
+        if (ss->state != SESSION_ACTIVE)
+            continue;
+        s->stats.snapshot_entities_cut +=
+            tw_match_build_snapshot(&s->match, ss->slot, &snap, capacity);
+        int n = tw_encode_snapshot(&s->match.quant, &snap, buf, sizeof buf);
+        if (n < 0)
+            continue;
+        if (send_sealed(s, ss, TW_CH_SNAPSHOT, buf, (size_t)n, 0) == 0)
+            s->stats.snapshots_sent++;
+
+        struct tw_player *p = &s->match.players[ss->slot];
+        if (p->unreported_arrival_ns) {
+            tw_hist_add(&s->stats.input_latency_us,
+                        (now - p->unreported_arrival_ns) / 1000u);
+            p->unreported_arrival_ns = 0;
+        }
+    }
+}
+
+static void send_events(struct tw_server *s, uint64_t now)
+{
+    if (now < s->next_event_ns)
+        return;
+    s->next_event_ns = now + (uint64_t)s->cfg.match.event_interval_ms * 1000000u;
+
+    uint8_t buf[32];
+    for (uint32_t i = 0; i < s->session_count; i++) {
+        struct session *ss = &s->sessions[i];
+        if (ss->state != SESSION_ACTIVE)
+            continue;
+        struct tw_msg_event ev = {.seq = ss->next_event_seq++,
+                                  .server_ms = now / 1000000u};
+        send_reliable(s, ss, buf, tw_encode_event(&ev, buf, sizeof buf));
+    }
+}
+
+static void expire_logins(struct tw_server *s, uint64_t now)
+{
+    uint64_t limit = (uint64_t)s->cfg.security.login_timeout_ms * 1000000u;
+    for (uint32_t i = 0; i < s->session_count; i++) {
+        struct session *ss = &s->sessions[i];
+        if (ss->state == SESSION_PENDING && now - ss->connected_ns > limit)
+            close_session(s, ss, TW_REASON_LOGIN_TIMEOUT, true);
+    }
+}
+
+static void log_stats(struct tw_server *s, const char *what)
+{
+    const struct tw_stats *st = &s->stats;
+    double up = (double)(tw_clock_mono_ns() - st->start_ns) * 1e-9;
+    TW_LOG(TW_INFO, "stats", TW_NO_PEER,
+           "%s: up %.0fs players %llu connects %llu/%llu active msgs in %llu "
+           "out %llu bytes in %llu out %llu drops %llu tick p50 %lluus p99 "
+           "%lluus max %lluus overruns %llu skipped %llu rss %.1fMiB",
+           what, up, (unsigned long long)st->players_active,
+           (unsigned long long)st->connects_total,
+           (unsigned long long)st->connects_active,
+           (unsigned long long)st->msgs_in, (unsigned long long)st->msgs_out,
+           (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+           (unsigned long long)tw_stats_drops_total(st),
+           (unsigned long long)tw_hist_percentile(&st->tick_work_us, 0.5),
+           (unsigned long long)tw_hist_percentile(&st->tick_work_us, 0.99),
+           (unsigned long long)st->tick_work_us.max,
+           (unsigned long long)st->tick_overruns,
+           (unsigned long long)st->ticks_skipped,
+           (double)tw_stats_rss_bytes() / (1024.0 * 1024.0));
+    for (int i = 1; i < TW_DROP_COUNT; i++)
+        if (st->drops[i])
+            TW_LOG(TW_INFO, "stats", TW_NO_PEER, "%s: dropped %s: %llu", what,
+                   tw_drop_name(i), (unsigned long long)st->drops[i]);
+    for (uint32_t i = 0; i < TW_REASON_COUNT; i++)
+        if (st->refusals[i])
+            TW_LOG(TW_INFO, "stats", TW_NO_PEER, "%s: refused %s: %llu", what,
+                   tw_reason_name(i), (unsigned long long)st->refusals[i]);
+}
+
+static void run_tick(struct tw_server *s, uint64_t deadline)
+{
+    uint64_t start = tw_clock_mono_ns();
+    tw_hist_add(&s->stats.tick_late_us, (start - deadline) / 1000u);
+
+    tw_match_step(&s->match);
+    send_snapshots(s, start);
+    send_events(s, start);
+    expire_logins(s, start);
+    enet_host_flush(s->host);
+
+    uint64_t end = tw_clock_mono_ns();
+    tw_hist_add(&s->stats.tick_work_us, (end - start) / 1000u);
+    s->stats.ticks++;
+    if (end - start > s->ticker.period_ns)
+        s->stats.tick_overruns++;
+    if (end >= s->next_stats_ns) {
+        s->next_stats_ns = end + STATS_INTERVAL_NS;
+        log_stats(s, "running");
+    }
+}
+
+/* Sleeps until a packet arrives or the deadline passes. */
+static void wait_for_work(struct tw_server *s, uint64_t deadline,
+                          const sigset_t *unblocked)
+{
+    uint64_t now = tw_clock_mono_ns();
+    if (now >= deadline)
+        return;
+    uint64_t left = deadline - now;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                          .tv_nsec = (long)(left % 1000000000u)};
+    struct pollfd pfd = {.fd = s->host->socket, .events = POLLIN};
+    ppoll(&pfd, 1, &ts, unblocked);
+}
+
+static void shutdown_peers(struct tw_server *s)
+{
+    for (uint32_t i = 0; i < s->session_count; i++)
+        close_session(s, &s->sessions[i], TW_REASON_SHUTDOWN, false);
+    enet_host_flush(s->host);
+
+    /* Wait briefly for the disconnects to be acknowledged. */
+    uint64_t until = tw_clock_mono_ns() + SHUTDOWN_GRACE_NS;
+    sigset_t none;
+    sigemptyset(&none);
+    while (s->stats.connects_active > 0 && tw_clock_mono_ns() < until) {
+        service_network(s);
+        uint64_t next = tw_clock_mono_ns() + 5000000u;
+        wait_for_work(s, next < until ? next : until, NULL);
+    }
+    for (uint32_t i = 0; i < s->session_count; i++)
+        if (s->sessions[i].state != SESSION_FREE)
+            enet_peer_reset(s->sessions[i].peer);
+}
+
+int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
+                  volatile sig_atomic_t *reopen_log)
+{
+    /* Signals stay blocked except inside ppoll, so none is missed. */
+    sigset_t blocked, unblocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &blocked, &unblocked);
+
+    uint64_t now = tw_clock_mono_ns();
+    s->stats.start_ns = now;
+    s->next_stats_ns = now + STATS_INTERVAL_NS;
+    s->next_event_ns = now;
+    tw_ticker_init(&s->ticker, now, s->cfg.match.tick_hz);
+    TW_LOG(TW_INFO, "server", TW_NO_PEER,
+           "match %u listening on %s:%u, %u Hz, up to %u players",
+           s->cfg.match.match_id, s->cfg.server.host, s->cfg.server.port,
+           s->cfg.match.tick_hz, s->match.capacity);
+
+    while (!*stop) {
+        if (*reopen_log) {
+            *reopen_log = 0;
+            if (tw_log_reopen() != 0)
+                TW_LOG(TW_ERROR, "log", TW_NO_PEER, "cannot reopen %s: %s",
+                       s->cfg.log.path, strerror(errno));
+        }
+        uint64_t deadline = tw_ticker_deadline(&s->ticker);
+        uint64_t skipped = s->ticker.skipped;
+        if (tw_ticker_due(&s->ticker, tw_clock_mono_ns(), MAX_TICKS_BEHIND)) {
+            if (s->ticker.skipped != skipped) {
+                s->stats.ticks_skipped = s->ticker.skipped;
+                TW_LOG(TW_WARN, "tick", TW_NO_PEER,
+                       "fell %llu ticks behind; skipped them to catch up",
+                       (unsigned long long)(s->ticker.skipped - skipped));
+                deadline = tw_ticker_deadline(&s->ticker) - s->ticker.period_ns;
+            }
+            service_network(s);
+            run_tick(s, deadline);
+            continue;
+        }
+        wait_for_work(s, deadline, &unblocked);
+        service_network(s);
+    }
+
+    TW_LOG(TW_INFO, "server", TW_NO_PEER, "shutting down: disconnecting %llu peers",
+           (unsigned long long)s->stats.connects_active);
+    shutdown_peers(s);
+    log_stats(s, "summary");
+    pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+    return 0;
+}
+
+struct tw_server *tw_server_create(const struct tw_config *cfg)
+{
+    struct tw_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    tw_ratelimit_init(&s->drop_log, 5.0, 20.0);
+
+    char err[512];
+    if (tw_key_load(cfg->security.key_file, s->match_key, err, sizeof err) !=
+        TW_OK) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER,
+               "cannot load match key: %s (create one with: tickwire-token "
+               "keygen --out %s)",
+               err, cfg->security.key_file[0] ? cfg->security.key_file
+                                               : "match.key");
+        goto fail;
+    }
+
+    ENetAddress address = {.port = cfg->server.port};
+    if (enet_address_set_host_ip(&address, cfg->server.host) != 0) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER,
+               "server.host %s is not an IPv4 address", cfg->server.host);
+        goto fail;
+    }
+    s->session_count = cfg->server.max_connections;
+    s->host = enet_host_create(&address, s->session_count, TW_CHANNEL_COUNT,
+                               0, 0);
+    if (!s->host) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER,
+               "cannot listen on %s:%u (port in use, or not allowed)",
+               cfg->server.host, cfg->server.port);
+        goto fail;
+    }
+    s->host->maximumPacketSize = cfg->security.max_packet_size;
+    s->host->maximumWaitingData = cfg->security.max_waiting_data;
+
+    s->sessions = calloc(s->session_count, sizeof *s->sessions);
+    s->used = calloc(USED_TOKEN_CAP, sizeof *s->used);
+    if (!s->sessions || !s->used ||
+        tw_match_init(&s->match, cfg, s->session_count) != TW_OK) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
+        goto fail;
+    }
+    return s;
+
+fail:
+    tw_server_destroy(s);
+    return NULL;
+}
+
+void tw_server_destroy(struct tw_server *s)
+{
+    if (!s)
+        return;
+    if (s->host)
+        enet_host_destroy(s->host);
+    if (s->sessions) {
+        for (uint32_t i = 0; i < s->session_count; i++) {
+            tw_cipher_wipe(&s->sessions[i].rx);
+            tw_cipher_wipe(&s->sessions[i].tx);
+        }
+    }
+    free(s->sessions);
+    free(s->used);
+    tw_match_free(&s->match);
+    sodium_memzero(s->match_key, sizeof s->match_key);
+    free(s);
+}

@@ -1,0 +1,32 @@
+/*
+ * tickwire-server's network loop: the ENet host, sessions, dispatch of
+ * messages to handlers, and the fixed tick that drives the match. Runs on
+ * one thread; nothing here blocks except the wait for the next packet or
+ * deadline.
+ */
+#ifndef TW_SERVER_H
+#define TW_SERVER_H
+
+#include "config.h"
+
+#include <signal.h>
+
+struct tw_server;
+
+/*
+ * Creates the server: loads the match key, binds the ENet host. Returns
+ * NULL after logging one line that says what failed and what to do.
+ */
+struct tw_server *tw_server_create(const struct tw_config *cfg);
+
+/*
+ * Runs ticks until *stop becomes non-zero, then disconnects every peer
+ * with reason "shutdown" and flushes. *reopen_log asks for a log reopen.
+ * Returns 0 on a clean stop.
+ */
+int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
+                  volatile sig_atomic_t *reopen_log);
+
+void tw_server_destroy(struct tw_server *s);
+
+#endif

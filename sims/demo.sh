@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The demo match: installs missing Debian packages, builds, creates a match
+# key on first run, then plays 64 bots against one server for about 20 s
+# and prints the bots' summary. Everything stays on 127.0.0.1.
+# Usage: bash sims/demo.sh [BOTS] [SECONDS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source .ci/deps.sh
+tw_install_deps
+
+bots=${1:-64}
+seconds=${2:-20}
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+
+run="$root/demo"
+mkdir -p "$run"
+cd "$run"
+[ -f match.key ] || "$root/build/bin/tickwire-token" keygen --out match.key
+sed -e 's|"key_file": "[^"]*"|"key_file": "match.key"|' \
+    -e 's|"path": "tickwire.db"|"path": "demo.db"|' \
+    "$root/configs/match.json" > match.json
+
+"$root/build/bin/tickwire-server" --config match.json 2> server.log &
+server=$!
+trap 'kill -TERM $server 2>/dev/null || true' EXIT
+
+# The server writes its "listening" line once the port is bound.
+for _ in $(seq 100); do
+    grep -q "listening" server.log && break
+    kill -0 $server 2>/dev/null || { cat server.log >&2; exit 1; }
+    sleep 0.05
+done
+
+status=0
+"$root/build/bin/tickwire-client" --server 127.0.0.1:7777 --key match.key \
+    --bots "$bots" --duration "$seconds" --report report.json || status=$?
+
+kill -TERM $server
+wait $server || status=$?
+trap - EXIT
+echo
+grep -E "\[stats\] summary" server.log | sed 's/^.*summary: /server: /'
+echo "report: $run/report.json, server log: $run/server.log"
+exit $status

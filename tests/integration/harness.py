@@ -1,0 +1,194 @@
+"""Loopback test harness: starts tickwire-server and clients in a temp dir.
+
+Everything binds to 127.0.0.1. Every wait has a deadline, and the server is
+killed when a test leaves the `Match` context, whatever happened.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("TW_BIN", os.path.join(os.getcwd(), "bin"))
+REPO = os.environ.get("TW_REPO", os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+
+
+def free_udp_port():
+    """Returns a UDP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def deep_merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+class LineWatcher:
+    """Collects a stream's lines on a thread; tests wait for patterns."""
+
+    def __init__(self, stream, echo_prefix=None):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.echo_prefix = echo_prefix
+        self.thread = threading.Thread(target=self._pump, args=(stream,),
+                                       daemon=True)
+        self.thread.start()
+
+    def _pump(self, stream):
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def count(self, pattern):
+        rx = re.compile(pattern)
+        with self.cond:
+            return sum(1 for line in self.lines if rx.search(line))
+
+    def wait_for(self, pattern, count=1, timeout=10.0):
+        """Blocks until `count` lines match; raises on timeout or EOF."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = sum(1 for line in self.lines if rx.search(line))
+                if found >= count:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    tail = "\n".join(self.lines[-20:])
+                    raise AssertionError(
+                        f"waited for {count} x /{pattern}/, saw {found}; "
+                        f"last lines:\n{tail}")
+                self.cond.wait(left)
+
+    def text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+
+class Match:
+    """A running tickwire-server on a free loopback port."""
+
+    def __init__(self, config=None, name="match"):
+        self.dir = tempfile.mkdtemp(prefix=f"tw-{name}-")
+        self.port = free_udp_port()
+        self.key = os.path.join(self.dir, "match.key")
+        run([os.path.join(BIN, "tickwire-token"), "keygen", "--out", self.key])
+        with open(os.path.join(REPO, "configs", "match.json")) as f:
+            cfg = json.load(f)
+        deep_merge(cfg, {
+            "server": {"host": "127.0.0.1", "port": self.port},
+            "security": {"key_file": self.key},
+            "store": {"path": os.path.join(self.dir, "store.db")},
+            "log": {"path": ""},
+        })
+        deep_merge(cfg, config or {})
+        self.config = cfg
+        self.config_path = os.path.join(self.dir, "match.json")
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        self.proc = None
+        self.log = None
+
+    def start(self, extra_args=()):
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "tickwire-server"), "--config",
+             self.config_path, *extra_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir)
+        self.log = LineWatcher(self.proc.stderr)
+        self.log.wait_for(r"listening on", timeout=10)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if exc[0] is not None and self.log:
+            sys.stderr.write("--- server log ---\n" + self.log.text()[-6000:]
+                             + "\n")
+
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Signals the server; returns (exit status, seconds until exit)."""
+        start = time.monotonic()
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=timeout)
+        elapsed = time.monotonic() - start
+        self.log.thread.join(timeout=2)
+        return rc, elapsed
+
+    def summary_counter(self, kind, reason):
+        """Reads 'summary: KIND REASON: N' from the shutdown log lines."""
+        rx = re.compile(rf"summary: {kind} {re.escape(reason)}: (\d+)")
+        for line in self.log.text().splitlines():
+            m = rx.search(line)
+            if m:
+                return int(m.group(1))
+        return 0
+
+    def client(self, bots, duration, *extra, report=True, timeout=None):
+        """Starts tickwire-client; returns a Client to wait on."""
+        return Client(self, bots, duration, extra, report, timeout)
+
+
+class Client:
+    def __init__(self, match, bots, duration, extra, report, timeout):
+        self.report_path = os.path.join(
+            match.dir, f"report-{time.monotonic_ns()}.json")
+        args = [os.path.join(BIN, "tickwire-client"), "--server",
+                match.address(), "--key", match.key, "--bots", str(bots),
+                "--duration", str(duration), "--quiet", *extra]
+        if report:
+            args += ["--report", self.report_path]
+        self.timeout = timeout or duration + 30
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=match.dir)
+        self.log = LineWatcher(self.proc.stderr)
+
+    def wait(self):
+        """Waits for the client; returns (exit status, report dict, stdout)."""
+        out = self.proc.stdout.read().decode()
+        rc = self.proc.wait(timeout=self.timeout)
+        self.log.thread.join(timeout=2)
+        report = None
+        if os.path.exists(self.report_path):
+            with open(self.report_path) as f:
+                report = json.load(f)
+        return rc, report, out
+
+
+def run(args, **kw):
+    """Runs a command to completion; raises with its output on failure."""
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, **kw)
+    if p.returncode != 0:
+        raise AssertionError(f"{args} exited {p.returncode}:\n{p.stderr}")
+    return p
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
