@@ -128,6 +128,9 @@ uint64_t tw_br_u64(struct tw_bitreader *r)
 {
     uint64_t lo = tw_br_bits(r, 32);
     uint64_t hi = tw_br_bits(r, 32);
+    /* A short read must not hand back the half that fitted. */
+    if (r->error)
+        return 0;
     return lo | (hi << 32);
 }
 

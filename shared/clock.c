@@ -16,29 +16,41 @@ uint64_t tw_clock_unix_s(void)
     return (uint64_t)ts.tv_sec;
 }
 
+#define NS_PER_S 1000000000u
+
 void tw_ticker_init(struct tw_ticker *t, uint64_t start_ns, uint32_t hz)
 {
     t->start_ns = start_ns;
-    t->period_ns = 1000000000u / (hz ? hz : 1);
+    t->hz = hz ? hz : 1;
+    t->period_ns = NS_PER_S / t->hz;
     t->next_tick = 0;
     t->skipped = 0;
 }
 
+/* Returns ceil(k * 1e9 / hz) without overflowing for any k below 2^64 / 1e9. */
+static uint64_t tick_offset_ns(const struct tw_ticker *t, uint64_t k)
+{
+    uint64_t whole = k / t->hz;
+    uint64_t part = k % t->hz;
+    return whole * NS_PER_S + (part * NS_PER_S + t->hz - 1) / t->hz;
+}
+
 uint64_t tw_ticker_deadline(const struct tw_ticker *t)
 {
-    return t->start_ns + t->next_tick * t->period_ns;
+    return t->start_ns + tick_offset_ns(t, t->next_tick);
 }
 
 int tw_ticker_due(struct tw_ticker *t, uint64_t now_ns, uint32_t max_behind)
 {
-    uint64_t deadline = tw_ticker_deadline(t);
-    if (now_ns < deadline)
+    if (now_ns < tw_ticker_deadline(t))
         return 0;
 
-    uint64_t behind = (now_ns - deadline) / t->period_ns;
-    if (behind > max_behind) {
+    /* The latest tick due is floor(elapsed * hz / 1e9), split the same way. */
+    uint64_t elapsed = now_ns - t->start_ns;
+    uint64_t latest = elapsed / NS_PER_S * t->hz +
+                      elapsed % NS_PER_S * t->hz / NS_PER_S;
+    if (latest - t->next_tick > max_behind) {
         /* Resume on the grid: the tick that runs now is the latest one due. */
-        uint64_t latest = (now_ns - t->start_ns) / t->period_ns;
         t->skipped += latest - t->next_tick;
         t->next_tick = latest;
     }

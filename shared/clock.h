@@ -11,12 +11,14 @@ uint64_t tw_clock_mono_ns(void);
 uint64_t tw_clock_unix_s(void);
 
 /*
- * Fixed-rate deadlines: tick k is due at start + k * period, so rounding
- * never accumulates into drift.
+ * Fixed-rate deadlines: tick k is due at start + ceil(k * 1e9 / hz) ns,
+ * computed from k itself, so the rounding of the period never accumulates
+ * into drift.
  */
 struct tw_ticker {
     uint64_t start_ns;
-    uint64_t period_ns;
+    uint64_t period_ns; /* nominal period, 1e9 / hz rounded down */
+    uint32_t hz;
     uint64_t next_tick; /* index of the next tick to run */
     uint64_t skipped;   /* ticks dropped by tw_ticker_due to catch up */
 };
