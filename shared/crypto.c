@@ -286,11 +286,18 @@ static bool add_b64(cJSON *root, const char *key, const uint8_t *bin,
     return ok;
 }
 
+/*
+ * cJSON 1.7.15 prints numbers with 15 significant digits when that reads
+ * back within an epsilon, which rounds large ids (9007199254740991 prints
+ * as 9.00719925474099e+15). Integers are therefore written as raw digits.
+ */
 static bool add_int(cJSON *root, const char *key, uint64_t v)
 {
     if (v > TW_JSON_INT_MAX)
         return false;
-    return cJSON_AddNumberToObject(root, key, (double)v) != NULL;
+    char digits[24];
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    return cJSON_AddRawToObject(root, key, digits) != NULL;
 }
 
 char *tw_token_to_json(const struct tw_token *t)
