@@ -90,7 +90,7 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* Creates path with mode 0600 and writes text; never replaces a file. */
+/* Creates path with mode 0600 and writes text. Never replaces a file. */
 static int write_new_file(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

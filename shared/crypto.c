@@ -46,7 +46,7 @@ _Static_assert(TW_REPLAY_WINDOW % 64 == 0, "replay bitmap words");
 _Static_assert(PT_S2C + TW_KEY_BYTES == TW_TOKEN_PLAIN_BYTES,
                "token plaintext layout");
 
-/* A token JSON is about 500 bytes; anything far larger is not a token. */
+/* A token's JSON is about 500 bytes, so anything far larger is not one. */
 #define TOKEN_JSON_MAX 4096
 
 static void put_u16(uint8_t *p, uint16_t v)
@@ -217,7 +217,7 @@ int tw_token_open(const uint8_t match_key[TW_KEY_BYTES],
     /*
      * The seal already binds the clear fields through the associated data,
      * so a mismatch here means the issuer itself wrote an inconsistent
-     * token. It is still refused rather than trusted.
+     * token. It is still rejected rather than trusted.
      */
     if (!name_ok || out->match_id != login->match_id ||
         out->expires_at != login->expires_at ||
@@ -258,8 +258,8 @@ void tw_token_to_login(const struct tw_token *t, struct tw_msg_login *out)
 /* ---- Token JSON -------------------------------------------------------- */
 
 /*
- * cJSON frees its strings without wiping them; every tree that held key
- * material goes through here so no base64 key survives in freed memory.
+ * cJSON frees its strings without wiping them, so every tree that held key
+ * material is deleted here, and no base64 key survives in freed memory.
  */
 static void json_wipe_delete(cJSON *root)
 {
@@ -323,7 +323,8 @@ char *tw_token_to_json(const struct tw_token *t)
 
     /*
      * Printing into our own buffer keeps cJSON from growing (and leaving
-     * behind) copies of the keys; cJSON asks for 5 spare bytes.
+     * behind) copies of the keys. cJSON's documentation requests 5 spare
+ * bytes.
      */
     char *json = NULL;
     if (ok) {
@@ -542,7 +543,7 @@ int tw_key_generate(const char *path, char *err, size_t errlen)
 
     uint8_t key[TW_KEY_BYTES];
     randombytes_buf(key, sizeof key);
-    /* The umask can only narrow 0600; fchmod makes the mode exact. */
+    /* The umask can only narrow 0600, and fchmod makes the mode exact. */
     int rc = fchmod(fd, 0600);
     if (rc == 0)
         rc = write_all(fd, key, sizeof key);
@@ -580,7 +581,8 @@ int tw_key_load(const char *path, uint8_t key[TW_KEY_BYTES], char *err,
                 size_t errlen)
 {
     sodium_memzero(key, TW_KEY_BYTES);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK keeps a FIFO from blocking before the S_ISREG check. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
@@ -670,8 +672,8 @@ void tw_replay_accept(struct tw_replay *w, uint64_t counter)
         w->any = true;
         w->newest = counter;
     } else if (counter > w->newest) {
-        /* Slots between the old and the new newest now stand for unseen
-         * counters; a jump of a whole window or more clears them all. */
+        /* Slots between the old and the new newest now belong to unseen
+         * counters. A jump of a whole window or more clears them all. */
         uint64_t gap = counter - w->newest;
         if (gap >= TW_REPLAY_WINDOW) {
             memset(w->seen, 0, sizeof w->seen);
@@ -765,7 +767,7 @@ int tw_open(struct tw_cipher *c, uint8_t channel, const uint8_t *packet,
         goto fail;
     }
     uint64_t counter = get_u64(packet);
-    /* No sender uses UINT64_MAX; without a tag check it is simply bogus. */
+    /* No sender uses UINT64_MAX, so such a packet is forged: skip the tag. */
     if (counter == UINT64_MAX) {
         rc = -TW_DROP_BAD_SEAL;
         goto fail;

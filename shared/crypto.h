@@ -32,7 +32,7 @@
 #define TW_REPLAY_WINDOW 256u /* counters remembered behind the newest */
 #define TW_TOKEN_FORMAT "tickwire-token-1"
 
-/* Plaintext inside a token's seal; the seal adds one tag. */
+/* Plaintext inside a token's seal, which adds one tag. */
 #define TW_TOKEN_PLAIN_BYTES 124u
 _Static_assert(TW_TOKEN_PLAIN_BYTES + TW_TAG_BYTES == TW_TOKEN_SEALED_BYTES,
                "token seal size");
@@ -113,8 +113,8 @@ void tw_token_to_login(const struct tw_token *t, struct tw_msg_login *out);
 /*
  * JSON form of a token (format TW_TOKEN_FORMAT, binary fields in base64,
  * original alphabet with padding). tw_token_to_json returns a malloc'd
- * string that holds the session keys: release it with tw_token_json_free.
- * It returns NULL when a field is out of range (an integer above
+ * string that contains the session keys, so release it with
+ * tw_token_json_free. It returns NULL when a field is out of range (an integer above
  * TW_JSON_INT_MAX, an invalid name) or memory runs out.
  * tw_token_from_json checks every field and rejects unknown or repeated
  * keys. It returns TW_OK, or -1 with a one-line reason naming the field in
@@ -122,7 +122,7 @@ void tw_token_to_login(const struct tw_token *t, struct tw_msg_login *out);
  */
 char *tw_token_to_json(const struct tw_token *t)
     __attribute__((warn_unused_result));
-/* Wipes and frees a string from tw_token_to_json; NULL is a no-op. */
+/* Wipes and frees a string from tw_token_to_json. NULL is a no-op. */
 void tw_token_json_free(char *json);
 int tw_token_from_json(const char *text, size_t len, struct tw_token *out,
                        char *err, size_t errlen)

@@ -29,7 +29,8 @@ check() {
 }
 
 expect 0 "--help" -- "$tool" --help
-check "help names both commands" 'grep -q keygen "$dir/out" && grep -q issue "$dir/out"'
+check "help names both commands" \
+    'grep -q keygen "$dir/out" && grep -q issue "$dir/out"'
 expect 2 "no command" -- "$tool"
 expect 2 "unknown command" -- "$tool" frobnicate
 expect 2 "keygen without --out" -- "$tool" keygen

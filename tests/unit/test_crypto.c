@@ -971,6 +971,12 @@ static void key_load_rejects_bad_files(void **state)
     assert_int_equal(tw_key_load(tmpdir, key, err, sizeof err), -1);
     assert_non_null(strstr(err, "not a regular file"));
 
+    /* A FIFO without a writer must not block the load. */
+    path_in_dir(path, sizeof path, "fifo.key");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(tw_key_load(path, key, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+
     path_in_dir(path, sizeof path, "missing.key");
     assert_int_equal(tw_key_load(path, key, err, sizeof err), -1);
     assert_non_null(strstr(err, "cannot open"));
