@@ -510,7 +510,11 @@ static int parse_grant(const struct parse_ctx *c, const char *where,
     }
     bool have_kind = false, have_quantity = false;
     for (const cJSON *f = item->child; f; f = f->next) {
-        snprintf(key, sizeof key, "%s.%s", where, f->string);
+        if (snprintf(key, sizeof key, "%s.%s", where, f->string) >=
+            (int)sizeof key) {
+            fail(c, where, "key name too long");
+            return -1;
+        }
         bool is_kind = strcmp(f->string, "kind") == 0;
         if (!is_kind && strcmp(f->string, "quantity") != 0) {
             fail(c, key, "unknown key");
