@@ -504,6 +504,25 @@ static void on_disconnect(struct tw_server *s, ENetEvent *ev)
     s->stats.connects_active--;
 }
 
+void tw_server_dispatch(struct tw_server *s, ENetEvent *ev, uint64_t now)
+{
+    switch (ev->type) {
+    case ENET_EVENT_TYPE_CONNECT:
+        on_connect(s, ev, now);
+        break;
+    case ENET_EVENT_TYPE_RECEIVE:
+        on_receive(s, ev->peer->data, ev->channelID, ev->packet->data,
+                   ev->packet->dataLength, now);
+        enet_packet_destroy(ev->packet);
+        break;
+    case ENET_EVENT_TYPE_DISCONNECT:
+        on_disconnect(s, ev);
+        break;
+    case ENET_EVENT_TYPE_NONE:
+        break;
+    }
+}
+
 /* Runs ENet and handles every event already waiting, without blocking. */
 static void service_network(struct tw_server *s)
 {
@@ -512,24 +531,9 @@ static void service_network(struct tw_server *s)
         /* ENet 1.3.17 times peers with the wall clock; feed it ours. */
         uint64_t now = tw_clock_mono_ns();
         enet_time_set((enet_uint32)(now / 1000000u));
-        int rc = enet_host_service(s->host, &ev, 0);
-        if (rc <= 0)
+        if (enet_host_service(s->host, &ev, 0) <= 0)
             break;
-        switch (ev.type) {
-        case ENET_EVENT_TYPE_CONNECT:
-            on_connect(s, &ev, now);
-            break;
-        case ENET_EVENT_TYPE_RECEIVE:
-            on_receive(s, ev.peer->data, ev.channelID, ev.packet->data,
-                       ev.packet->dataLength, now);
-            enet_packet_destroy(ev.packet);
-            break;
-        case ENET_EVENT_TYPE_DISCONNECT:
-            on_disconnect(s, &ev);
-            break;
-        case ENET_EVENT_TYPE_NONE:
-            break;
-        }
+        tw_server_dispatch(s, &ev, now);
     }
 }
 
@@ -620,7 +624,7 @@ static void log_stats(struct tw_server *s, const char *what)
                    tw_reason_name(i), (unsigned long long)st->refusals[i]);
 }
 
-static void run_tick(struct tw_server *s, uint64_t deadline)
+void tw_server_tick(struct tw_server *s, uint64_t deadline)
 {
     uint64_t start = tw_clock_mono_ns();
     tw_hist_add(&s->stats.tick_late_us, (start - deadline) / 1000u);
@@ -715,7 +719,7 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                 deadline = tw_ticker_deadline(&s->ticker) - s->ticker.period_ns;
             }
             service_network(s);
-            run_tick(s, deadline);
+            tw_server_tick(s, deadline);
             continue;
         }
         wait_for_work(s, deadline, &unblocked);
@@ -770,7 +774,7 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
     s->sessions = calloc(s->session_count, sizeof *s->sessions);
     s->used = calloc(USED_TOKEN_CAP, sizeof *s->used);
     if (!s->sessions || !s->used ||
-        tw_match_init(&s->match, cfg, s->session_count) != TW_OK) {
+        tw_match_init(&s->match, cfg, cfg->match.max_players) != TW_OK) {
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
         goto fail;
     }
@@ -779,6 +783,11 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
 fail:
     tw_server_destroy(s);
     return NULL;
+}
+
+ENetHost *tw_server_host(struct tw_server *s)
+{
+    return s->host;
 }
 
 void tw_server_destroy(struct tw_server *s)

@@ -9,6 +9,9 @@
 
 #include "config.h"
 
+#include <enet/enet.h>
+#include <stdint.h>
+
 #include <signal.h>
 
 struct tw_server;
@@ -28,5 +31,15 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                   volatile sig_atomic_t *reopen_log);
 
 void tw_server_destroy(struct tw_server *s);
+
+/*
+ * Hooks for tests and fuzzers, which drive the server without a network:
+ * tw_server_dispatch handles one ENet event as if ENet had returned it
+ * (a RECEIVE event's packet is destroyed), and tw_server_tick runs one
+ * tick whose deadline was `deadline` (monotonic ns).
+ */
+ENetHost *tw_server_host(struct tw_server *s);
+void tw_server_dispatch(struct tw_server *s, ENetEvent *ev, uint64_t now);
+void tw_server_tick(struct tw_server *s, uint64_t deadline);
 
 #endif

@@ -111,6 +111,7 @@ static const struct key_def keys[] = {
 
     KEY_U32("match.match_id", match.match_id, 1, UINT32_MAX, 1),
     KEY_U32("match.tick_hz", match.tick_hz, 1, 240, 30),
+    KEY_U32("match.max_players", match.max_players, 1, 4095, 256),
     KEY_FLOAT("match.world_width", match.world_width, 1, false, 65535, 1024),
     KEY_FLOAT("match.world_height", match.world_height, 1, false, 65535,
               1024),

@@ -33,6 +33,7 @@ struct tw_config {
     struct {
         uint32_t match_id;
         uint32_t tick_hz;
+        uint32_t max_players; /* logins beyond it get "server full" */
         float world_width, world_height;
         float max_speed; /* units per second */
         float spawn_x, spawn_y, spawn_width, spawn_height;
