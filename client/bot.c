@@ -139,6 +139,23 @@ static void record_prediction(struct tw_bot *b, const struct tw_msg_snapshot *s,
     b->pos = pos;
 }
 
+/* Tracks snapshot timing and ticks missed, for the network lab. */
+static void note_arrival(struct tw_bot *b, uint32_t tick, uint64_t now,
+                         struct tw_crowd_stats *cs)
+{
+    if (b->have_snapshot) {
+        uint32_t ticks = tick - b->last_snapshot_tick;
+        b->n.snapshots_missed += ticks - 1;
+        uint64_t expected = (uint64_t)ticks * (uint64_t)(b->sim.dt * 1e9f);
+        uint64_t gap = now - b->last_arrival_ns;
+        uint64_t jitter = gap > expected ? gap - expected : expected - gap;
+        tw_hist_add(&cs->jitter_us, jitter / 1000u);
+        cs->interval_jitter_sum_us += jitter / 1000u;
+        cs->interval_arrivals++;
+    }
+    b->last_arrival_ns = now;
+}
+
 static void on_snapshot(struct tw_bot *b, const uint8_t *msg, size_t len,
                         uint64_t now, struct tw_crowd_stats *cs)
 {
@@ -150,11 +167,11 @@ static void on_snapshot(struct tw_bot *b, const uint8_t *msg, size_t len,
     }
     if (b->have_snapshot && snap.tick <= b->last_snapshot_tick)
         return;
+    note_arrival(b, snap.tick, now, cs);
     b->n.snapshots++;
     b->n.snapshot_bytes += len;
     b->have_snapshot = true;
     b->last_snapshot_tick = snap.tick;
-    (void)now;
     record_prediction(b, &snap, cs);
 }
 
@@ -189,8 +206,12 @@ static void on_pong(struct tw_bot *b, const uint8_t *msg, size_t len,
         return;
     }
     b->n.pongs++;
-    if (now > pong.client_ns)
-        tw_hist_add(&cs->ping_us, (now - pong.client_ns) / 1000u);
+    if (now > pong.client_ns) {
+        uint64_t us = (now - pong.client_ns) / 1000u;
+        tw_hist_add(&cs->ping_us, us);
+        cs->interval_ping_sum_us += us;
+        cs->interval_pings++;
+    }
 }
 
 static void on_receive(struct tw_bot *b, const ENetEvent *ev, uint64_t now,

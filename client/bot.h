@@ -35,6 +35,7 @@ struct tw_bot_counters {
     uint64_t events, event_gaps, event_duplicates, event_out_of_order;
     uint64_t pings_sent, pongs;
     uint64_t corrections; /* snapshots that moved the prediction */
+    uint64_t snapshots_missed; /* ticks skipped between received snapshots */
 };
 
 struct tw_bot {
@@ -52,6 +53,7 @@ struct tw_bot {
     uint32_t next_seq;
     uint32_t last_snapshot_tick;
     bool have_snapshot;
+    uint64_t last_arrival_ns;
     struct tw_input history_input[TW_BOT_HISTORY];
     struct tw_vec2 history_pos[TW_BOT_HISTORY];
     uint32_t history_seq[TW_BOT_HISTORY];
@@ -73,7 +75,11 @@ struct tw_crowd_stats {
     struct tw_hist rtt_ms;
     struct tw_hist ping_us; /* reliable round trip, measured by the bot */
     struct tw_hist prediction_mu; /* prediction error, micro-units */
-    struct tw_hist interarrival_us;
+    struct tw_hist jitter_us; /* arrival gap minus the expected gap */
+
+    /* Sums since the last timeline sample; main.c resets them. */
+    uint64_t interval_ping_sum_us, interval_pings;
+    uint64_t interval_jitter_sum_us, interval_arrivals;
 };
 
 /* Prepares a bot; the token must already be filled. */

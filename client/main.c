@@ -255,6 +255,7 @@ struct crowd {
     struct tw_crowd_stats stats;
     uint32_t tick_hz;
     uint64_t start_ns;
+    struct tw_timeline timeline;
 };
 
 static void service(struct crowd *c)
@@ -350,11 +351,15 @@ static void play(struct crowd *c)
             if (ticker.period_ns != 1000000000u / c->tick_hz)
                 tw_ticker_init(&ticker, now, c->tick_hz);
         }
-        if (now >= next_progress && !c->opt.quiet) {
+        if (now >= next_progress) {
             next_progress += PROGRESS_NS;
-            struct tw_report r;
-            compute(c, &r);
-            tw_report_progress(stderr, &r, (double)(now - c->start_ns) * 1e-9);
+            double t = (double)(now - c->start_ns) * 1e-9;
+            tw_timeline_add(&c->timeline, c->bots, c->opt.bots, &c->stats, t);
+            if (!c->opt.quiet) {
+                struct tw_report r;
+                compute(c, &r);
+                tw_report_progress(stderr, &r, t);
+            }
         }
         wait_until(c, tw_ticker_deadline(&ticker));
         service(c);
@@ -423,7 +428,7 @@ int main(int argc, char **argv)
     compute(&c, &r);
     tw_report_summary(stdout, &r);
     int rc = 0;
-    if (c.opt.report_path && tw_report_write_json(c.opt.report_path, &r) != 0) {
+    if (c.opt.report_path && tw_report_write_json(c.opt.report_path, &r, &c.timeline) != 0) {
         fprintf(stderr, "tickwire-client: cannot write report %s: %s\n",
                 c.opt.report_path, strerror(errno));
         rc = 1;
@@ -438,6 +443,7 @@ int main(int argc, char **argv)
     }
     enet_host_destroy(c.host);
     enet_deinitialize();
+    tw_timeline_free(&c.timeline);
     free(c.bots);
     return rc;
 }

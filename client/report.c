@@ -17,6 +17,7 @@ void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
     r->expected_snapshots_per_sec = in->tick_hz;
 
     double rate_sum = 0;
+    uint64_t snapshots = 0, missed = 0;
     uint32_t rated = 0;
     for (uint32_t i = 0; i < in->bot_count; i++) {
         const struct tw_bot *b = &in->bots[i];
@@ -29,6 +30,8 @@ void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
         r->event_gaps += b->n.event_gaps;
         r->event_duplicates += b->n.event_duplicates;
         r->event_out_of_order += b->n.event_out_of_order;
+        snapshots += b->n.snapshots;
+        missed += b->n.snapshots_missed;
         if (b->state == TW_BOT_GONE && b->logged_in_once) {
             if (b->timed_out)
                 r->timeouts++;
@@ -53,12 +56,17 @@ void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
         }
     }
     r->snapshots_per_sec = rated ? rate_sum / rated : 0.0;
+    if (snapshots + missed)
+        r->snapshot_loss_percent =
+            100.0 * (double)missed / (double)(snapshots + missed);
 
     const struct tw_crowd_stats *cs = in->stats;
     r->rtt_p50_ms = (double)tw_hist_percentile(&cs->rtt_ms, 0.5);
     r->rtt_p99_ms = (double)tw_hist_percentile(&cs->rtt_ms, 0.99);
     r->ping_p50_ms = ms_of_us(tw_hist_percentile(&cs->ping_us, 0.5));
     r->ping_p99_ms = ms_of_us(tw_hist_percentile(&cs->ping_us, 0.99));
+    r->jitter_p50_ms = ms_of_us(tw_hist_percentile(&cs->jitter_us, 0.5));
+    r->jitter_p99_ms = ms_of_us(tw_hist_percentile(&cs->jitter_us, 0.99));
     r->prediction_p50 = (double)tw_hist_percentile(&cs->prediction_mu, 0.5) / 1e6;
     r->prediction_p99 =
         (double)tw_hist_percentile(&cs->prediction_mu, 0.99) / 1e6;
@@ -83,6 +91,10 @@ void tw_report_summary(FILE *out, const struct tw_report *r)
             r->rtt_p50_ms, r->rtt_p99_ms);
     fprintf(out, "%-28s %.2f / %.2f ms\n", "reliable ping p50 / p99",
             r->ping_p50_ms, r->ping_p99_ms);
+    fprintf(out, "%-28s %.2f / %.2f ms\n", "snapshot jitter p50 / p99",
+            r->jitter_p50_ms, r->jitter_p99_ms);
+    fprintf(out, "%-28s %.2f %%\n", "snapshots lost",
+            r->snapshot_loss_percent);
     fprintf(out, "%-28s %.4f / %.4f units\n", "prediction error p50 / p99",
             r->prediction_p50, r->prediction_p99);
     fprintf(out, "%-28s %llu\n", "prediction corrections",
@@ -107,7 +119,85 @@ static cJSON *percentiles(double p50, double p99)
     return o;
 }
 
-int tw_report_write_json(const char *path, const struct tw_report *r)
+void tw_timeline_add(struct tw_timeline *tl, const struct tw_bot *bots,
+                     uint32_t bot_count, struct tw_crowd_stats *cs,
+                     double t)
+{
+    if (tl->count == tl->cap) {
+        size_t cap = tl->cap ? tl->cap * 2 : 64;
+        void *grown = realloc(tl->samples, cap * sizeof *tl->samples);
+        if (!grown)
+            return;
+        tl->samples = grown;
+        tl->cap = cap;
+    }
+    struct tw_timeline_sample *s = &tl->samples[tl->count++];
+    memset(s, 0, sizeof *s);
+    s->t = t;
+
+    uint64_t snapshots = 0, missed = 0, corrections = 0, rtt_sum = 0;
+    for (uint32_t i = 0; i < bot_count; i++) {
+        const struct tw_bot *b = &bots[i];
+        snapshots += b->n.snapshots;
+        missed += b->n.snapshots_missed;
+        corrections += b->n.corrections;
+        if (b->state == TW_BOT_PLAYING && b->peer) {
+            s->connected++;
+            rtt_sum += b->peer->roundTripTime;
+        }
+    }
+    double span = t - tl->last_t;
+    uint64_t got = snapshots - tl->last_snapshots;
+    uint64_t lost = missed - tl->last_missed;
+    if (s->connected) {
+        s->rtt_ms = (double)rtt_sum / s->connected;
+        if (span > 0)
+            s->snapshots_per_sec = (double)got / span / s->connected;
+    }
+    if (got + lost)
+        s->loss_percent = 100.0 * (double)lost / (double)(got + lost);
+    if (cs->interval_arrivals)
+        s->jitter_ms = ms_of_us(cs->interval_jitter_sum_us /
+                                cs->interval_arrivals);
+    if (cs->interval_pings)
+        s->ping_ms = ms_of_us(cs->interval_ping_sum_us / cs->interval_pings);
+    s->corrections = corrections - tl->last_corrections;
+
+    tl->last_t = t;
+    tl->last_snapshots = snapshots;
+    tl->last_missed = missed;
+    tl->last_corrections = corrections;
+    cs->interval_jitter_sum_us = cs->interval_arrivals = 0;
+    cs->interval_ping_sum_us = cs->interval_pings = 0;
+}
+
+void tw_timeline_free(struct tw_timeline *tl)
+{
+    free(tl->samples);
+    memset(tl, 0, sizeof *tl);
+}
+
+static cJSON *timeline_json(const struct tw_timeline *tl)
+{
+    cJSON *array = cJSON_CreateArray();
+    for (size_t i = 0; i < tl->count; i++) {
+        const struct tw_timeline_sample *s = &tl->samples[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "t", s->t);
+        cJSON_AddNumberToObject(o, "connected", s->connected);
+        cJSON_AddNumberToObject(o, "rtt_ms", s->rtt_ms);
+        cJSON_AddNumberToObject(o, "snapshots_per_sec", s->snapshots_per_sec);
+        cJSON_AddNumberToObject(o, "loss_percent", s->loss_percent);
+        cJSON_AddNumberToObject(o, "jitter_ms", s->jitter_ms);
+        cJSON_AddNumberToObject(o, "reliable_rtt_ms", s->ping_ms);
+        cJSON_AddNumberToObject(o, "corrections", (double)s->corrections);
+        cJSON_AddItemToArray(array, o);
+    }
+    return array;
+}
+
+int tw_report_write_json(const char *path, const struct tw_report *r,
+                         const struct tw_timeline *tl)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "bots", r->bots);
@@ -122,6 +212,10 @@ int tw_report_write_json(const char *path, const struct tw_report *r)
                                                       r->rtt_p99_ms));
     cJSON_AddItemToObject(root, "reliable_rtt_ms",
                           percentiles(r->ping_p50_ms, r->ping_p99_ms));
+    cJSON_AddItemToObject(root, "snapshot_jitter_ms",
+                          percentiles(r->jitter_p50_ms, r->jitter_p99_ms));
+    cJSON_AddNumberToObject(root, "snapshot_loss_percent",
+                            r->snapshot_loss_percent);
     cJSON_AddItemToObject(root, "prediction_error",
                           percentiles(r->prediction_p50, r->prediction_p99));
     cJSON_AddNumberToObject(root, "corrections", (double)r->corrections);
@@ -137,6 +231,9 @@ int tw_report_write_json(const char *path, const struct tw_report *r)
         if (r->disconnects[i])
             cJSON_AddNumberToObject(disconnects, tw_reason_name(i),
                                     (double)r->disconnects[i]);
+
+    if (tl)
+        cJSON_AddItemToObject(root, "timeline", timeline_json(tl));
 
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

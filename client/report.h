@@ -25,6 +25,8 @@ struct tw_report {
     double rtt_p50_ms, rtt_p99_ms;
     double ping_p50_ms, ping_p99_ms;
     double prediction_p50, prediction_p99; /* world units */
+    double jitter_p50_ms, jitter_p99_ms;
+    double snapshot_loss_percent;
     uint64_t errors, timeouts, corrections;
     uint64_t event_gaps, event_duplicates, event_out_of_order;
     uint64_t disconnects[TW_REASON_COUNT];
@@ -38,8 +40,37 @@ void tw_report_progress(FILE *out, const struct tw_report *r, double elapsed_s);
 /* Writes the end-of-run summary table. */
 void tw_report_summary(FILE *out, const struct tw_report *r);
 
-/* Writes the JSON report to path. Returns 0, or -1 with errno set. */
-int tw_report_write_json(const char *path, const struct tw_report *r)
+/* One second of the crowd's life, for the network lab's charts. */
+struct tw_timeline_sample {
+    double t; /* seconds since the start */
+    uint32_t connected;
+    double rtt_ms;            /* mean ENet RTT of connected bots */
+    double snapshots_per_sec; /* per connected bot, this second */
+    double loss_percent;      /* snapshot ticks missed, this second */
+    double jitter_ms;         /* mean arrival jitter, this second */
+    double ping_ms;           /* mean reliable round trip, this second */
+    uint64_t corrections;     /* this second */
+};
+
+struct tw_timeline {
+    struct tw_timeline_sample *samples;
+    size_t count, cap;
+    double last_t;
+    uint64_t last_snapshots, last_missed, last_corrections;
+};
+
+/* Appends a sample covering the time since the previous one. */
+void tw_timeline_add(struct tw_timeline *tl, const struct tw_bot *bots,
+                     uint32_t bot_count, struct tw_crowd_stats *cs,
+                     double t);
+void tw_timeline_free(struct tw_timeline *tl);
+
+/*
+ * Writes the JSON report, with the timeline when one is given, to path.
+ * Returns 0, or -1 with errno set.
+ */
+int tw_report_write_json(const char *path, const struct tw_report *r,
+                         const struct tw_timeline *tl)
     __attribute__((warn_unused_result));
 
 #endif
