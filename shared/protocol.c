@@ -268,11 +268,26 @@ int tw_decode_match_end(const uint8_t *p, size_t len,
     return rc;
 }
 
+/*
+ * Checks the ranges the decoder enforces, so the encoder never produces a
+ * message its peer would drop: -128 has no positive twin on an axis, and
+ * the oldest input's sequence must not wrap below 0.
+ */
+static bool input_fields_valid(const struct tw_msg_input *m)
+{
+    if (m->count == 0 || m->count > TW_INPUT_REDUNDANCY)
+        return false;
+    for (unsigned i = 0; i < m->count; i++)
+        if (m->inputs[i].dx == INT8_MIN || m->inputs[i].dy == INT8_MIN)
+            return false;
+    return m->newest_seq >= (uint32_t)m->count - 1u;
+}
+
 int tw_encode_input(const struct tw_msg_input *m, uint8_t *out, size_t cap)
 {
     struct tw_bitwriter w;
     tw_bw_init(&w, out, cap);
-    if (m->count == 0 || m->count > TW_INPUT_REDUNDANCY)
+    if (!input_fields_valid(m))
         return -TW_DROP_MALFORMED;
     tw_bw_u8(&w, TW_MSG_INPUT);
     tw_bw_u32(&w, m->newest_seq);
@@ -301,10 +316,5 @@ int tw_decode_input(const uint8_t *p, size_t len, struct tw_msg_input *m)
     rc = finish_read(&r);
     if (rc != TW_OK)
         return rc;
-    for (unsigned i = 0; i < m->count; i++)
-        if (m->inputs[i].dx == INT8_MIN || m->inputs[i].dy == INT8_MIN)
-            return -TW_DROP_MALFORMED;
-    if (m->newest_seq < (uint32_t)m->count - 1u)
-        return -TW_DROP_MALFORMED;
-    return TW_OK;
+    return input_fields_valid(m) ? TW_OK : -TW_DROP_MALFORMED;
 }

@@ -176,7 +176,9 @@ int tw_decode_input(const uint8_t *p, size_t len, struct tw_msg_input *m)
 
 /*
  * Encoders return the number of bytes written, or -TW_DROP_OVERSIZED when
- * the message does not fit in cap. Snapshots live in snapshot.h.
+ * the message does not fit in cap. The input encoder returns
+ * -TW_DROP_MALFORMED for fields its decoder would reject. Snapshots live in
+ * snapshot.h.
  */
 
 /* Stores a float bit-for-bit as uint32 (IEEE 754 on every supported host). */

@@ -6,11 +6,26 @@
 
 #define HEADER_BITS (8u + 32u + 32u + 16u)
 
+/*
+ * Returns the steps that cover extent. The world size can come from the
+ * network, and converting a NaN or out-of-range float to an integer is
+ * undefined, so those map to 0 and UINT32_MAX.
+ */
+static uint32_t steps_for(float extent)
+{
+    float steps = ceilf(extent * TW_POS_SCALE);
+    if (!(steps > 0.0f))
+        return 0;
+    if (steps >= 4294967296.0f)
+        return UINT32_MAX;
+    return (uint32_t)steps;
+}
+
 void tw_quant_init(struct tw_quant *q, struct tw_vec2 world)
 {
     q->world = world;
-    q->max_qx = (uint32_t)ceilf(world.x * TW_POS_SCALE);
-    q->max_qy = (uint32_t)ceilf(world.y * TW_POS_SCALE);
+    q->max_qx = steps_for(world.x);
+    q->max_qy = steps_for(world.y);
     q->x_bits = tw_bits_for(q->max_qx);
     q->y_bits = tw_bits_for(q->max_qy);
 }
@@ -21,8 +36,11 @@ uint32_t tw_quantize(float v, float extent, uint32_t max_q)
         return 0;
     if (v >= extent)
         return max_q;
-    uint32_t q = (uint32_t)lrintf(v * TW_POS_SCALE);
-    return q > max_q ? max_q : q;
+    /* Compared as a float first, so a huge extent cannot overflow a long. */
+    float steps = rintf(v * TW_POS_SCALE);
+    if (steps >= (float)max_q)
+        return max_q;
+    return (uint32_t)steps;
 }
 
 float tw_dequantize(uint32_t q)
@@ -50,6 +68,12 @@ int tw_encode_snapshot(const struct tw_quant *q, const struct tw_msg_snapshot *m
 {
     if (m->count > TW_SNAPSHOT_MAX_ENTITIES)
         return -TW_DROP_OVERSIZED;
+    /* A field wider than its bits would be cut short without an error. */
+    for (unsigned i = 0; i < m->count; i++) {
+        const struct tw_snap_entity *e = &m->entities[i];
+        if (e->slot >= TW_MAX_SLOTS || e->qx > q->max_qx || e->qy > q->max_qy)
+            return -TW_DROP_MALFORMED;
+    }
     struct tw_bitwriter w;
     tw_bw_init(&w, out, cap);
     tw_bw_u8(&w, TW_MSG_SNAPSHOT);

@@ -39,6 +39,11 @@ struct tw_msg_snapshot {
 /* Returns how many entities fit in a payload of budget bytes. */
 unsigned tw_snapshot_capacity(const struct tw_quant *q, size_t budget);
 
+/*
+ * Returns the bytes written, -TW_DROP_OVERSIZED when the message does not
+ * fit in cap or has more than TW_SNAPSHOT_MAX_ENTITIES entities, or
+ * -TW_DROP_MALFORMED for a slot or position outside q's ranges.
+ */
 int tw_encode_snapshot(const struct tw_quant *q, const struct tw_msg_snapshot *m,
                        uint8_t *out, size_t cap);
 int tw_decode_snapshot(const struct tw_quant *q, const uint8_t *p, size_t len,

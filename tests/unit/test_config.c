@@ -42,6 +42,7 @@ static void assert_same_config(const struct tw_config *a,
     assert_int_equal(a->server.peer_timeout_min_ms,
                      b->server.peer_timeout_min_ms);
     assert_int_equal(a->match.match_id, b->match.match_id);
+    assert_int_equal(a->match.max_players, b->match.max_players);
     assert_int_equal(a->match.tick_hz, b->match.tick_hz);
     assert_true(a->match.world_width == b->match.world_width);
     assert_true(a->match.world_height == b->match.world_height);
@@ -100,6 +101,7 @@ static void defaults_have_documented_values(void **state)
     assert_int_equal(c.server.peer_timeout_ms, 10000);
     assert_int_equal(c.server.peer_timeout_min_ms, 5000);
     assert_int_equal(c.match.match_id, 1);
+    assert_int_equal(c.match.max_players, 256);
     assert_int_equal(c.match.tick_hz, 30);
     assert_true(c.match.world_width == 1024.0f);
     assert_true(c.match.world_height == 1024.0f);
@@ -167,7 +169,8 @@ static const char full_config[] =
     " \"server\": {\"host\": \"0.0.0.0\", \"port\": 9000,\n"
     "  \"max_connections\": 4095, \"peer_timeout_ms\": 20000,\n"
     "  \"peer_timeout_min_ms\": 100},\n"
-    " \"match\": {\"match_id\": 4294967295, \"tick_hz\": 240,\n"
+    " \"match\": {\"match_id\": 4294967295, \"max_players\": 4095,\n"
+    "  \"tick_hz\": 240,\n"
     "  \"world_width\": 2048.5, \"world_height\": 512, \"max_speed\": 0.25,\n"
     "  \"spawn_x\": 10, \"spawn_y\": 20.5, \"spawn_width\": 2038.5,\n"
     "  \"spawn_height\": 0, \"view_radius\": 100, \"max_visible\": 256,\n"
@@ -197,6 +200,7 @@ static void full_config_sets_every_key(void **state)
     assert_int_equal(c.server.peer_timeout_ms, 20000);
     assert_int_equal(c.server.peer_timeout_min_ms, 100);
     assert_int_equal(c.match.match_id, UINT32_MAX);
+    assert_int_equal(c.match.max_players, 4095);
     assert_int_equal(c.match.tick_hz, 240);
     assert_true(c.match.world_width == 2048.5f);
     assert_true(c.match.world_height == 512.0f);
