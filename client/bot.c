@@ -244,6 +244,16 @@ static void on_receive(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
     case TW_MSG_PONG:
         on_pong(b, plain, (size_t)n, now, cs);
         break;
+    case TW_MSG_MATCH_END: {
+        struct tw_msg_match_end end;
+        int rc = tw_decode_match_end(plain, (size_t)n, &end);
+        if (rc != TW_OK)
+            bot_error(b, "invalid match end", rc);
+        else
+            TW_LOG(TW_DEBUG, "bot", (long)b->index, "match over: %s",
+                   tw_reason_name(end.reason));
+        break;
+    }
     default:
         bot_error(b, "unexpected message", TW_DROP_UNKNOWN_ID);
         break;
@@ -266,7 +276,9 @@ void tw_bot_on_event(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
         if (b->state != TW_BOT_LEAVING) {
             b->disconnect_reason = ev->data;
             b->timed_out = ev->data == TW_REASON_NONE;
-            TW_LOG(ev->data == TW_REASON_SHUTDOWN ? TW_DEBUG : TW_WARN, "bot",
+            bool expected = ev->data == TW_REASON_SHUTDOWN ||
+                            ev->data == TW_REASON_MATCH_ENDED;
+            TW_LOG(expected ? TW_DEBUG : TW_WARN, "bot",
                    (long)b->index, "disconnected by the server: %s",
                    b->timed_out ? "timed out" : tw_reason_name(ev->data));
         }

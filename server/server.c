@@ -68,6 +68,10 @@ struct tw_server {
     uint64_t next_event_ns;
     struct tw_ratelimit drop_log;
 
+    /* Why the match is over; TW_REASON_NONE while it runs. */
+    enum tw_reason ending;
+    uint64_t empty_since_ns; /* when the last player left, 0 if any play */
+
     /* Nonces of tokens already used, kept until they expire. */
     struct used_token *used;
     size_t used_count;
@@ -624,6 +628,30 @@ static void log_stats(struct tw_server *s, const char *what)
                    tw_reason_name(i), (unsigned long long)st->refusals[i]);
 }
 
+/* Ends the match when it has run its duration or stayed empty too long. */
+static void check_lifecycle(struct tw_server *s, uint64_t now)
+{
+    const uint64_t second = 1000000000ull;
+    uint32_t duration = s->cfg.match.duration_s;
+    uint32_t empty_timeout = s->cfg.match.empty_timeout_s;
+
+    if (s->match.active_count > 0)
+        s->empty_since_ns = 0;
+    else if (s->empty_since_ns == 0)
+        s->empty_since_ns = now;
+
+    if (duration && now - s->stats.start_ns >= duration * second) {
+        s->ending = TW_REASON_MATCH_ENDED;
+        TW_LOG(TW_INFO, "match", TW_NO_PEER, "match ran its %u s; ending",
+               duration);
+    } else if (empty_timeout && s->empty_since_ns &&
+               now - s->empty_since_ns >= empty_timeout * second) {
+        s->ending = TW_REASON_MATCH_ENDED;
+        TW_LOG(TW_INFO, "match", TW_NO_PEER,
+               "match empty for %u s; ending", empty_timeout);
+    }
+}
+
 void tw_server_tick(struct tw_server *s, uint64_t deadline)
 {
     uint64_t start = tw_clock_mono_ns();
@@ -633,6 +661,7 @@ void tw_server_tick(struct tw_server *s, uint64_t deadline)
     send_snapshots(s, start);
     send_events(s, start);
     expire_logins(s, start);
+    check_lifecycle(s, start);
     enet_host_flush(s->host);
 
     uint64_t end = tw_clock_mono_ns();
@@ -660,16 +689,41 @@ static void wait_for_work(struct tw_server *s, uint64_t deadline,
     ppoll(&pfd, 1, &ts, unblocked);
 }
 
-static void shutdown_peers(struct tw_server *s)
+/* Logs what the match came to: one line per player, then the totals. */
+static void log_results(struct tw_server *s, enum tw_reason reason)
 {
-    for (uint32_t i = 0; i < s->session_count; i++)
-        close_session(s, &s->sessions[i], TW_REASON_SHUTDOWN, false);
+    TW_LOG(TW_INFO, "match", TW_NO_PEER,
+           "match %u over (%s) after %u ticks with %u players",
+           s->cfg.match.match_id, tw_reason_name(reason), s->match.tick,
+           s->match.active_count);
+    for (uint32_t i = 0; i < s->match.capacity; i++) {
+        const struct tw_player *p = &s->match.players[i];
+        if (p->active)
+            TW_LOG(TW_INFO, "match", TW_NO_PEER,
+                   "result: player %llu (%s) at %.1f,%.1f, %llu inputs",
+                   (unsigned long long)p->player_id, p->name, p->pos.x,
+                   p->pos.y, (unsigned long long)p->inputs_applied);
+    }
+}
+
+/*
+ * Tells every player why the match is over, disconnects them with that
+ * reason and waits briefly for the disconnects to be acknowledged.
+ */
+static void shutdown_peers(struct tw_server *s, enum tw_reason reason)
+{
+    uint8_t buf[8];
+    struct tw_msg_match_end end = {.reason = (uint8_t)reason};
+    int len = tw_encode_match_end(&end, buf, sizeof buf);
+    for (uint32_t i = 0; i < s->session_count; i++) {
+        struct session *ss = &s->sessions[i];
+        if (ss->state == SESSION_ACTIVE)
+            send_reliable(s, ss, buf, len);
+        close_session(s, ss, reason, false);
+    }
     enet_host_flush(s->host);
 
-    /* Wait briefly for the disconnects to be acknowledged. */
     uint64_t until = tw_clock_mono_ns() + SHUTDOWN_GRACE_NS;
-    sigset_t none;
-    sigemptyset(&none);
     while (s->stats.connects_active > 0 && tw_clock_mono_ns() < until) {
         service_network(s);
         uint64_t next = tw_clock_mono_ns() + 5000000u;
@@ -701,7 +755,7 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
            s->cfg.match.match_id, s->cfg.server.host, s->cfg.server.port,
            s->cfg.match.tick_hz, s->match.capacity);
 
-    while (!*stop) {
+    while (!*stop && s->ending == TW_REASON_NONE) {
         if (*reopen_log) {
             *reopen_log = 0;
             if (tw_log_reopen() != 0)
@@ -726,9 +780,13 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
         service_network(s);
     }
 
-    TW_LOG(TW_INFO, "server", TW_NO_PEER, "shutting down: disconnecting %llu peers",
+    enum tw_reason reason =
+        s->ending != TW_REASON_NONE ? s->ending : TW_REASON_SHUTDOWN;
+    TW_LOG(TW_INFO, "server", TW_NO_PEER, "shutting down (%s): disconnecting "
+           "%llu peers", tw_reason_name(reason),
            (unsigned long long)s->stats.connects_active);
-    shutdown_peers(s);
+    log_results(s, reason);
+    shutdown_peers(s, reason);
     log_stats(s, "summary");
     pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
     return 0;

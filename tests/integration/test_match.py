@@ -40,6 +40,19 @@ class LoopbackMatch(unittest.TestCase):
             self.assertEqual(report["disconnects"].get("shutdown"), 16, out)
             self.assertEqual(report["timeouts"], 0)
 
+    def test_match_ends_after_its_duration(self):
+        with Match({"match": {"duration_s": 3}}, name="duration") as m:
+            rc, report, out = m.client(8, 20).wait()
+            self.assertEqual(m.proc.wait(timeout=5), 0)
+            self.assertEqual(report["disconnects"].get("match ended"), 8, out)
+            self.assertEqual(report["errors"], 0)
+            m.log.wait_for(r"result: player", count=8, timeout=2)
+
+    def test_empty_match_ends_after_timeout(self):
+        with Match({"match": {"empty_timeout_s": 1}}, name="empty") as m:
+            self.assertEqual(m.proc.wait(timeout=5), 0)
+            m.log.wait_for(r"match empty for 1 s", timeout=2)
+
     def test_sigint_stops_an_idle_server(self):
         with Match(name="idle") as m:
             rc, elapsed = m.stop(signal.SIGINT)
