@@ -82,9 +82,9 @@ esac
 # direction, one "phase INDEX SECONDS DIR ARGS" line per phase and
 # direction, and "repeat 0|1". Layering matches the relay: top-level keys,
 # then "up"/"down"; a phase starts from the base and applies its own keys.
-# NOTE: netem differs from the relay in places: its limit also counts
-# packets waiting out their delay, so it gets queue_packets + 1000; it may
-# reorder packets under jitter; and its "reorder" sends the chosen packets
+# NOTE: netem differs from the relay in three places. Its limit also counts
+# packets waiting out their delay, so it gets queue_packets + 1000. It may
+# reorder packets under jitter. Its "reorder" sends the chosen packets
 # early instead of late.
 netem_plan() {
     "$PYTHON" - "$1" <<'PY'

@@ -41,7 +41,8 @@ int tw_delayq_push(struct tw_delayq *s, const struct tw_delayq_item *item)
 /* Returns the earliest item, or NULL when empty. */
 const struct tw_delayq_item *tw_delayq_peek(const struct tw_delayq *s);
 
-/* Removes the earliest item into *out; the caller then owns out->data. */
+/* Moves the earliest item into *out, and the caller then owns out->data.
+ * The heap must not be empty. */
 void tw_delayq_pop(struct tw_delayq *s, struct tw_delayq_item *out);
 
 /* Frees every payload and the heap itself. */

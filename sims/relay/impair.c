@@ -49,8 +49,7 @@ double tw_rng_unit(struct tw_rng *rng)
 
 /*
  * Multiply-shift mapping with no rejection loop, so every call consumes
- * exactly one draw; the bias is below bound / 2^64, far under what any
- * test here can observe.
+ * exactly one draw. The bias is below bound / 2^64.
  */
 uint64_t tw_rng_below(struct tw_rng *rng, uint64_t bound)
 {
@@ -155,8 +154,8 @@ static int ge_lost(struct tw_impair_dir *d, const struct tw_impair_params *p,
 
 /*
  * Runs the rate limiter: a FIFO link that serialises len bytes at
- * rate_kbit. Returns 0 and the departure time, or -1 when the FIFO holds
- * queue_packets packets already.
+ * rate_kbit. Returns 0 and the departure time, or -1 when the FIFO
+ * already contains queue_packets packets.
  */
 static int rate_admit(struct tw_impair_dir *d,
                       const struct tw_impair_params *p, uint64_t now_us,

@@ -4,10 +4,10 @@
  *
  * One struct tw_impair_dir models one direction of a link: a Gilbert-Elliott
  * loss chain, uniform loss, a rate limiter with a bounded FIFO, then delay
- * with jitter, reordering, duplication and corruption. Every decision draws
- * from the direction's own PRNG in a fixed order, so the same seed and the
- * same packet sequence give the same decisions, and changing one percentage
- * does not shift the random numbers that another impairment sees.
+ * with jitter, reordering, duplication and corruption. Every packet draws
+ * the same set of numbers from the direction's own PRNG. So the same seed
+ * and packet sequence give the same decisions, and changing one percentage
+ * leaves the draws of the other impairments unchanged.
  *
  * Times are microseconds on any monotonic clock chosen by the caller.
  */
@@ -69,8 +69,8 @@ struct tw_impair_phase {
 };
 
 /*
- * A parsed profile. Phases start when the relay starts and run in order;
- * with phases_repeat the sequence cycles forever, otherwise the base
+ * A parsed profile. Phases start when the relay starts and run in order.
+ * With phases_repeat the sequence cycles forever. Otherwise the base
  * parameters apply once the last phase has ended.
  */
 struct tw_impair_profile {
@@ -147,9 +147,9 @@ struct tw_impair_verdict {
 /*
  * Decides the fate of one packet of len bytes arriving at now_us, and
  * updates the counters. *flow_last_due is the caller's per-flow state,
- * zero at first: packets of one flow keep their order (each copy is due no
- * earlier than the previous one) unless the packet is picked for reordering,
- * in which case it gets reorder_extra_us more and later packets may pass it.
+ * zero at first. Each copy is due no earlier than the flow's previous one,
+ * so packets keep their order. A packet picked for reordering is the
+ * exception: it gets reorder_extra_us more and later packets may pass it.
  * now_us must not go backwards between calls.
  */
 void tw_impair_decide(struct tw_impair_dir *d, uint64_t now_us, size_t len,

@@ -82,7 +82,7 @@ static int in_list(const char *const *list, const char *name)
     return 0;
 }
 
-/* cJSON keeps every copy of a repeated key; a profile must not rely on that. */
+/* Rejects repeated keys, because cJSON keeps every copy and reads the first. */
 static int check_duplicates(struct parse_ctx *ctx, const cJSON *obj,
                             const char *path)
 {

@@ -1,5 +1,5 @@
 /*
- * Loading of impairment profiles from JSON (sims/profiles/README.md is the
+ * Loading of impairment profiles from JSON (docs/NETLAB.md is the
  * schema). Every key is checked: an unknown key, a wrong type or a value
  * out of range rejects the whole profile with a one-line message.
  */

@@ -4,7 +4,7 @@
  * lab on loopback or in namespaces the operator created.
  *
  * Each client address gets its own upstream socket connected to the
- * server, so the server sees one peer per client. Packets wait in a heap
+ * server, so every client is a separate peer for the server. Packets wait in a heap
  * until their send time; ppoll sleeps until the earliest one is due.
  */
 #include "impair.h"
@@ -167,7 +167,7 @@ usage_error(const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-/* Parses HOST:PORT with a numeric host, [v6] or localhost; no DNS. */
+/* Parses HOST:PORT with a numeric host, [v6] or localhost, without DNS. */
 static int parse_hostport(const char *text, int allow_port0,
                           struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -660,8 +660,8 @@ static int setup_sockets(struct relay *r)
 }
 
 /*
- * Raises the open-file limit so that every mapping can have its socket;
- * when the hard limit is too low, the mapping cap shrinks to fit.
+ * Raises the open-file limit so that every mapping can have its socket.
+ * When the hard limit is too low, the mapping cap shrinks to fit.
  */
 static void fit_fd_limit(struct relay *r)
 {
@@ -893,7 +893,7 @@ int main(int argc, char **argv)
                "non-loopback address in use; the relay is meant for "
                "loopback or your own network namespaces");
 
-    prctl(PR_SET_TIMERSLACK, 1UL); /* wake within a microsecond or so */
+    prctl(PR_SET_TIMERSLACK, 1UL); /* inherited slack is usually 50 us */
     tw_ratelimit_init(&r->warn_limit, 1.0, 5.0);
     fit_fd_limit(r);
     r->maps = calloc(r->max_maps, sizeof(*r->maps));
