@@ -77,7 +77,7 @@ class RelayLoopback(unittest.TestCase):
                 for index, client in enumerate(clients):
                     payload = b"%d:%d:" % (index, seq) + b"x" * 100
                     client.sendto(payload, (host, port))
-                # Pace the load so the loopback buffers never overflow.
+                # Pace the load to stay well within the default socket buffers.
                 if seq % 20 == 19:
                     time.sleep(0.005)
             expected = 2 * PACKETS_PER_CLIENT
