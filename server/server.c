@@ -474,6 +474,8 @@ static void on_connect(struct tw_server *s, ENetEvent *ev, uint64_t now)
     ss->rate_window_ns = now;
     ss->next_event_seq = 1;
     peer->data = ss;
+    enet_peer_timeout(peer, 0, s->cfg.server.peer_timeout_min_ms,
+                      s->cfg.server.peer_timeout_ms);
     s->pending++;
     s->stats.connects_total++;
     s->stats.connects_active++;
