@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,24 +79,88 @@ int tw_log_level_parse(const char *name)
     return -1;
 }
 
-/* Appends msg to out as the body of a JSON string. */
-static size_t json_escape(char *out, size_t cap, const char *msg)
+/*
+ * Returns the length of the well-formed UTF-8 sequence at p, or 0 when it
+ * is truncated, overlong, a surrogate or above U+10FFFF. A NUL stops the
+ * scan because it is never a continuation byte.
+ */
+static size_t utf8_sequence_length(const unsigned char *p)
+{
+    size_t len;
+    uint32_t cp, min;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = p[0] & 0x1fu;
+        min = 0x80;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = p[0] & 0x0fu;
+        min = 0x800;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = p[0] & 0x07u;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/*
+ * Copies msg to out so that one record stays one line of valid UTF-8:
+ * control characters and bytes of malformed UTF-8 become escapes. In JSON
+ * the result is the body of a string and malformed bytes become U+FFFD;
+ * in text they become \xNN. Messages carry peer-supplied strings such as
+ * player names, which must not be able to forge extra records.
+ */
+static void escape_message(char *out, size_t cap, const char *msg, bool json)
 {
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (n + 7 >= cap)
+    const unsigned char *p = (const unsigned char *)msg;
+    while (*p) {
+        if (n + 8 >= cap)
             break;
-        if (*p == '"' || *p == '\\') {
+        size_t seq = utf8_sequence_length(p);
+        if (*p == '"' && json) {
             out[n++] = '\\';
-            out[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
+            out[n++] = '"';
+        } else if (*p == '\\') {
+            out[n++] = '\\';
+            out[n++] = '\\';
+        } else if (*p == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else if (*p == '\r') {
+            out[n++] = '\\';
+            out[n++] = 'r';
+        } else if (*p == '\t') {
+            out[n++] = '\\';
+            out[n++] = 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n,
+                                  json ? "\\u%04x" : "\\x%02x", *p);
+        } else if (seq == 0) {
+            n += (size_t)snprintf(out + n, cap - n,
+                                  json ? "\\ufffd" : "\\x%02x", *p);
+            seq = 1;
         } else {
-            out[n++] = (char)*p;
+            memcpy(out + n, p, seq);
+            n += seq;
+            p += seq;
+            continue;
         }
+        p++;
     }
     out[n] = '\0';
-    return n;
 }
 
 void tw_log_write(enum tw_log_level level, const char *subsystem, long peer,
@@ -116,11 +181,13 @@ void tw_log_write(enum tw_log_level level, const char *subsystem, long peer,
     snprintf(stamp + len, sizeof stamp - len, ".%03ldZ",
              ts.tv_nsec / 1000000);
 
+    bool json = log_format == TW_LOG_JSON;
+    char escaped[2200];
+    escape_message(escaped, sizeof escaped, msg, json);
+
     char line[2600];
     char peer_text[32] = "";
-    if (log_format == TW_LOG_JSON) {
-        char escaped[2200];
-        json_escape(escaped, sizeof escaped, msg);
+    if (json) {
         if (peer != TW_NO_PEER)
             snprintf(peer_text, sizeof peer_text, ",\"peer\":%ld", peer);
         snprintf(line, sizeof line,
@@ -131,7 +198,7 @@ void tw_log_write(enum tw_log_level level, const char *subsystem, long peer,
         if (peer != TW_NO_PEER)
             snprintf(peer_text, sizeof peer_text, " peer=%ld", peer);
         snprintf(line, sizeof line, "%s %-5s [%s]%s %s\n", stamp,
-                 level_names[level], subsystem, peer_text, msg);
+                 level_names[level], subsystem, peer_text, escaped);
     }
 
     int saved_errno = errno;
