@@ -1,10 +1,13 @@
 #include "server.h"
 
+#include "agones.h"
 #include "clock.h"
 #include "crypto.h"
+#include "http.h"
 #include "log.h"
 #include "match.h"
 #include "protocol.h"
+#include "publish.h"
 #include "snapshot.h"
 #include "stats.h"
 
@@ -18,6 +21,7 @@
 #include <time.h>
 
 #define STATS_INTERVAL_NS (10ull * 1000000000ull)
+#define PUBLISH_INTERVAL_NS 1000000000ull
 #define MAX_EVENTS_PER_WAKE 4096
 #define MAX_TICKS_BEHIND 5u
 #define SHUTDOWN_GRACE_NS (500ull * 1000000ull)
@@ -67,6 +71,13 @@ struct tw_server {
     uint64_t next_stats_ns;
     uint64_t next_event_ns;
     struct tw_ratelimit drop_log;
+
+    /* Operations: stats for the HTTP thread, the Agones sidecar. */
+    struct tw_publisher *publisher;
+    struct tw_published *published;
+    uint64_t next_publish_ns;
+    struct tw_http *http;
+    struct tw_agones *agones;
 
     /* Why the match is over; TW_REASON_NONE while it runs. */
     enum tw_reason ending;
@@ -605,7 +616,7 @@ static void log_stats(struct tw_server *s, const char *what)
     const struct tw_stats *st = &s->stats;
     double up = (double)(tw_clock_mono_ns() - st->start_ns) * 1e-9;
     TW_LOG(TW_INFO, "stats", TW_NO_PEER,
-           "%s: up %.0fs players %llu connects %llu/%llu active msgs in %llu "
+           "%s: up %.0fs players %llu connects %llu total %llu active msgs in %llu "
            "out %llu bytes in %llu out %llu drops %llu tick p50 %lluus p99 "
            "%lluus max %lluus overruns %llu skipped %llu rss %.1fMiB",
            what, up, (unsigned long long)st->players_active,
@@ -628,6 +639,30 @@ static void log_stats(struct tw_server *s, const char *what)
         if (st->refusals[i])
             TW_LOG(TW_INFO, "stats", TW_NO_PEER, "%s: refused %s: %llu", what,
                    tw_reason_name(i), (unsigned long long)st->refusals[i]);
+}
+
+/* Hands a copy of the counters to the HTTP thread; never blocks. */
+static void publish_stats(struct tw_server *s, uint64_t now)
+{
+    if (now < s->next_publish_ns)
+        return;
+    s->next_publish_ns = now + PUBLISH_INTERVAL_NS;
+
+    struct tw_published *p = s->published;
+    p->stats = s->stats;
+    p->uptime_ms = (now - s->stats.start_ns) / 1000000u;
+    p->resident_bytes = tw_stats_rss_bytes();
+    p->store_lag_ms = 0;
+    tw_peer_samples_clear(p);
+    for (uint32_t i = 0; i < s->session_count; i++) {
+        const struct session *ss = &s->sessions[i];
+        if (ss->state != SESSION_ACTIVE)
+            continue;
+        tw_peer_sample_add(p, ss->id, ss->peer->roundTripTime,
+                           (float)ss->peer->packetLoss /
+                               (float)ENET_PEER_PACKET_LOSS_SCALE);
+    }
+    tw_publish(s->publisher, p);
 }
 
 /* Ends the match when it has run its duration or stayed empty too long. */
@@ -664,6 +699,8 @@ void tw_server_tick(struct tw_server *s, uint64_t deadline)
     send_events(s, start);
     expire_logins(s, start);
     check_lifecycle(s, start);
+    publish_stats(s, start);
+    tw_agones_heartbeat(s->agones);
     enet_host_flush(s->host);
 
     uint64_t end = tw_clock_mono_ns();
@@ -756,6 +793,11 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
            "match %u listening on %s:%u, %u Hz, up to %u players",
            s->cfg.match.match_id, s->cfg.server.host, s->cfg.server.port,
            s->cfg.match.tick_hz, s->match.capacity);
+    if (s->http)
+        TW_LOG(TW_INFO, "http", TW_NO_PEER,
+               "health and metrics on http://%s:%u/healthz and /metrics",
+               s->cfg.http.host, tw_http_port(s->http));
+    tw_agones_ready(s->agones);
 
     while (!*stop && s->ending == TW_REASON_NONE) {
         if (*reopen_log) {
@@ -788,10 +830,44 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
            "%llu peers", tw_reason_name(reason),
            (unsigned long long)s->stats.connects_active);
     log_results(s, reason);
+    tw_agones_shutdown(s->agones);
     shutdown_peers(s, reason);
     log_stats(s, "summary");
     pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
     return 0;
+}
+
+/*
+ * Starts the stats publisher, the HTTP endpoint when http.port is set, and
+ * the Agones client when AGONES_SDK_HTTP_PORT is set. Returns TW_OK or -1
+ * after logging why.
+ */
+static int start_operations(struct tw_server *s)
+{
+    s->publisher = tw_publisher_create();
+    s->published = calloc(1, sizeof *s->published);
+    if (!s->publisher || !s->published) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
+        return -1;
+    }
+    tw_published_init(s->published, s->cfg.match.match_id);
+
+    if (s->cfg.http.port != 0) {
+        struct tw_http_options opt;
+        tw_http_options_from_config(&opt, &s->cfg);
+        if (tw_http_start(&opt, s->publisher, &s->http) != TW_OK)
+            return -1;
+    }
+
+    struct tw_agones_options agones;
+    int rc = tw_agones_options_from_env(&agones);
+    if (rc < 0)
+        return -1;
+    agones.health_interval_ms = s->cfg.agones.health_interval_ms;
+    agones.stall_ms = s->cfg.agones.stall_ms;
+    if (rc == 1 && tw_agones_start(&agones, &s->agones) != TW_OK)
+        return -1;
+    return TW_OK;
 }
 
 struct tw_server *tw_server_create(const struct tw_config *cfg)
@@ -838,6 +914,8 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
         goto fail;
     }
+    if (start_operations(s) != TW_OK)
+        goto fail;
     return s;
 
 fail:
@@ -854,6 +932,10 @@ void tw_server_destroy(struct tw_server *s)
 {
     if (!s)
         return;
+    tw_agones_stop(s->agones);
+    tw_http_stop(s->http);
+    tw_publisher_destroy(s->publisher);
+    free(s->published);
     if (s->host)
         enet_host_destroy(s->host);
     if (s->sessions) {

@@ -159,6 +159,10 @@ static const struct key_def keys[] = {
     KEY_U32("http.overrun_degraded", http.overrun_degraded, 1, 1000000, 30),
     KEY_U32("http.store_lag_degraded_ms", http.store_lag_degraded_ms, 1,
             600000, 1000),
+
+    KEY_U32("agones.health_interval_ms", agones.health_interval_ms, 100,
+            600000, 5000),
+    KEY_U32("agones.stall_ms", agones.stall_ms, 0, 600000, 10000),
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])

@@ -74,6 +74,10 @@ struct tw_config {
         uint32_t overrun_degraded;   /* overruns per minute for "degraded" */
         uint32_t store_lag_degraded_ms;
     } http;
+    struct {
+        uint32_t health_interval_ms; /* between Health calls to the SDK */
+        uint32_t stall_ms; /* Health pauses when the tick stalls; 0: off */
+    } agones;
 };
 
 /* Fills cfg with the defaults. */

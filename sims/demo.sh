@@ -35,7 +35,21 @@ done
 
 status=0
 "$root/build/bin/tickwire-client" --server 127.0.0.1:7777 --key match.key \
-    --bots "$bots" --duration "$seconds" --report report.json || status=$?
+    --bots "$bots" --duration "$seconds" --report report.json &
+client=$!
+
+# Midway through, read the server's health and metrics endpoints.
+sleep "$(( seconds / 2 > 0 ? seconds / 2 : 1 ))"
+http=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' match.json | sed -n 2p)
+if curl -sf "http://127.0.0.1:$http/healthz" > healthz.json; then
+    echo "GET /healthz: $(cat healthz.json)" >&2
+    curl -sf "http://127.0.0.1:$http/metrics" > metrics.txt &&
+        echo "GET /metrics: $(grep -vc '^#' metrics.txt) samples," \
+             "saved to $run/metrics.txt" >&2
+else
+    echo "GET /healthz on port $http failed" >&2
+fi
+wait $client || status=$?
 
 kill -TERM $server
 wait $server || status=$?

@@ -27,6 +27,13 @@ def free_udp_port():
         return s.getsockname()[1]
 
 
+def free_tcp_port():
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def deep_merge(base, extra):
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -100,6 +107,7 @@ class Match:
             "security": {"key_file": self.key},
             "store": {"path": os.path.join(self.dir, "store.db")},
             "log": {"path": ""},
+            "http": {"port": 0},
         })
         deep_merge(cfg, config or {})
         self.config = cfg
@@ -109,17 +117,18 @@ class Match:
         self.proc = None
         self.log = None
 
-    def start(self, extra_args=()):
+    def start(self, extra_args=(), env=None):
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "tickwire-server"), "--config",
              self.config_path, *extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir,
+            env=env)
         self.log = LineWatcher(self.proc.stderr)
         self.log.wait_for(r"listening on", timeout=10)
         return self
 
     def __enter__(self):
-        return self.start()
+        return self if self.proc else self.start()
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:
