@@ -17,7 +17,8 @@
 
 /*
  * Schema steps; step i takes user_version i to i + 1. Version 2 added the
- * notices table and the owner index. Never edit a released step: append.
+ * notices table and the owner index. Add new steps at the end and leave
+ * released ones unchanged, because existing files have already run them.
  */
 static const char *const migrations[TW_STORE_SCHEMA_VERSION] = {
     "CREATE TABLE players ("
@@ -479,10 +480,16 @@ static int read_notices(struct tw_store *s, uint64_t player_id,
     return rc == SQLITE_DONE ? TW_OK : -1;
 }
 
+/* Logs a failed operation; a row check that failed has logged its cause. */
 static void log_sql_error(struct tw_store *s, const char *what, uint64_t id)
 {
-    TW_LOG(TW_ERROR, "store", TW_NO_PEER, "%s %llu failed: %s", what,
-           (unsigned long long)id, sqlite3_errmsg(s->db));
+    int code = sqlite3_errcode(s->db);
+    if (code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE)
+        TW_LOG(TW_ERROR, "store", TW_NO_PEER, "%s %llu failed", what,
+               (unsigned long long)id);
+    else
+        TW_LOG(TW_ERROR, "store", TW_NO_PEER, "%s %llu failed: %s", what,
+               (unsigned long long)id, sqlite3_errmsg(s->db));
 }
 
 /* Creates the player with the starter items and their ledger rows. */

@@ -65,7 +65,10 @@ static bool check_integrity(struct audit *a)
     cJSON *lines = cJSON_AddArrayToObject(a->report, "integrity");
     bool ok = false;
     int n = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         const char *line = (const char *)sqlite3_column_text(st, 0);
         if (n == 0 && line && strcmp(line, "ok") == 0)
             ok = true;
@@ -94,7 +97,10 @@ static sqlite3_int64 check_kinds(struct audit *a)
     sqlite3_stmt *st;
     sqlite3_int64 mismatched = 0;
     int rc = sqlite3_prepare_v2(a->db, sql, -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
         const char *kind = (const char *)sqlite3_column_text(st, 0);
         sqlite3_int64 held = sqlite3_column_int64(st, 1);
         sqlite3_int64 minted = sqlite3_column_int64(st, 2);
