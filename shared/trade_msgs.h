@@ -73,7 +73,7 @@ enum tw_trade_status {
     TW_TRADE_S_COUNT
 };
 
-/* Returns a stable lowercase name, e.g. "partner_busy"; "unknown" past range. */
+/* Returns a stable lowercase name such as "partner_busy", or "unknown". */
 const char *tw_trade_reason_name(uint32_t reason);
 const char *tw_trade_state_name(uint32_t state);
 const char *tw_trade_status_name(uint32_t status);
