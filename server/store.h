@@ -108,7 +108,11 @@ int tw_store_open(const struct tw_config *cfg, struct tw_store **out,
  */
 int tw_store_fd(const struct tw_store *s);
 
-/* Returns the first trade id never used in this file (committed or not). */
+/*
+ * Returns the first trade id not yet used in this file (committed or
+ * failed). NOTE: read once at open, so two servers sharing one file could
+ * hand out the same ids; run one server per file.
+ */
 uint32_t tw_store_next_trade_id(const struct tw_store *s);
 
 /*
