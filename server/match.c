@@ -89,7 +89,7 @@ unsigned tw_match_queue_inputs(struct tw_match *m, int slot,
         if (p->any_applied && seq <= p->last_applied_seq)
             continue;
         unsigned at = seq % TW_INPUT_BUFFER;
-        /* A newer input already holds the cell: this one is stale. */
+        /* A newer input already occupies the cell, so this one is stale. */
         if (p->queued[at] && p->queued_seq[at] >= seq)
             continue;
         p->queued[at] = true;

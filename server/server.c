@@ -79,7 +79,7 @@ struct tw_server {
     struct tw_http *http;
     struct tw_agones *agones;
 
-    /* Why the match is over; TW_REASON_NONE while it runs. */
+    /* Reason the match is ending; TW_REASON_NONE while it runs. */
     enum tw_reason ending;
     uint64_t empty_since_ns; /* when the last player left, 0 if any play */
 
@@ -728,7 +728,7 @@ static void wait_for_work(struct tw_server *s, uint64_t deadline,
     ppoll(&pfd, 1, &ts, unblocked);
 }
 
-/* Logs what the match came to: one line per player, then the totals. */
+/* Logs the match's outcome: a total line, then one line per player. */
 static void log_results(struct tw_server *s, enum tw_reason reason)
 {
     TW_LOG(TW_INFO, "match", TW_NO_PEER,
