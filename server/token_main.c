@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  --ttl SECONDS    lifetime from now in seconds, 1 to 4294967295\n"
     "  --out FILE       write the token to FILE (mode 0600, never\n"
     "                   overwritten) instead of standard output\n"
+    "  --now UNIX       test aid: issue as if the clock read UNIX seconds,\n"
+    "                   to mint expired or future-dated tokens\n"
     "\n"
     "Exit status: 0 on success, 1 when a file cannot be read or written,\n"
     "2 on a usage error.\n";
@@ -166,8 +168,8 @@ struct issue_args {
     const char *key_path;
     const char *out;
     const char *name;
-    uint64_t player, match, ttl;
-    bool have_player, have_match, have_ttl;
+    uint64_t player, match, ttl, now;
+    bool have_player, have_match, have_ttl, have_now;
 };
 
 static int parse_issue(int argc, char **argv, struct issue_args *a)
@@ -179,6 +181,7 @@ static int parse_issue(int argc, char **argv, struct issue_args *a)
         {"match", required_argument, NULL, 'm'},
         {"ttl", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'},
+        {"now", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -214,6 +217,13 @@ static int parse_issue(int argc, char **argv, struct issue_args *a)
                                    "4294967295",
                                    optarg);
             a->have_ttl = true;
+            break;
+        case 'N':
+            if (parse_uint(optarg, TW_JSON_INT_MAX, &a->now) != 0)
+                return usage_error("--now %s: expected Unix seconds from 0 "
+                                   "to 9007199254740991",
+                                   optarg);
+            a->have_now = true;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -261,8 +271,9 @@ static int cmd_issue(int argc, char **argv)
         return 1;
     }
     struct tw_token token;
-    rc = tw_token_issue(key, a.player, a.name, (uint32_t)a.match,
-                        tw_clock_unix_s(), (uint32_t)a.ttl, &token);
+    uint64_t now = a.have_now ? a.now : tw_clock_unix_s();
+    rc = tw_token_issue(key, a.player, a.name, (uint32_t)a.match, now,
+                        (uint32_t)a.ttl, &token);
     sodium_memzero(key, sizeof key);
     if (rc != TW_OK) {
         fprintf(stderr, "tickwire-token: cannot issue the token (the clock "

@@ -99,6 +99,22 @@ expect 1 "issue over an existing file" -- \
     "$tool" issue --key "$key" --player 2 --name Bo --match 7 --ttl 60 \
     --out "$dir/token.json"
 
+expect 0 "issue with --now" -- \
+    "$tool" issue --key "$key" --player 3 --name Cy --match 7 --ttl 60 \
+    --now 1000000000
+check "--now sets created_at and expires_at" '/usr/bin/python3 - "$dir/out" <<"PY"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["created_at"] == 1000000000, t["created_at"]
+assert t["expires_at"] == 1000000060, t["expires_at"]
+PY'
+expect 2 "negative --now" -- \
+    "$tool" issue --key "$key" --player 3 --name Cy --match 7 --ttl 60 \
+    --now -5
+expect 1 "--now plus --ttl above 2^53 - 1" -- \
+    "$tool" issue --key "$key" --player 3 --name Cy --match 7 --ttl 60 \
+    --now 9007199254740991
+
 chmod 660 "$key"
 expect 1 "group-writable key file" -- \
     "$tool" issue --key "$key" --player 1 --name Ann --match 7 --ttl 60
