@@ -217,10 +217,13 @@ static int load_tokens(const struct options *o, struct tw_bot *bots)
         if (!f || n == 0 || n == sizeof text) {
             fprintf(stderr, "tickwire-client: cannot read token %s: %s\n",
                     o->token_path, f ? "empty or too large" : strerror(errno));
+            sodium_memzero(text, sizeof text);
             return -1;
         }
-        if (tw_token_from_json(text, n, &bots[0].token, err, sizeof err) !=
-            TW_OK) {
+        /* The text contains both session keys in base64. */
+        int rc = tw_token_from_json(text, n, &bots[0].token, err, sizeof err);
+        sodium_memzero(text, sizeof text);
+        if (rc != TW_OK) {
             fprintf(stderr, "tickwire-client: %s: %s\n", o->token_path, err);
             return -1;
         }
