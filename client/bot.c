@@ -79,6 +79,7 @@ static void on_connected(struct tw_bot *b)
     /* The session keys come with the token, so even the reply is sealed. */
     tw_cipher_init(&b->rx, b->token.s2c_key, b->token.match_id, TW_DIR_S2C);
     tw_cipher_init(&b->tx, b->token.c2s_key, b->token.match_id, TW_DIR_C2S);
+    tw_cipher_random_start(&b->tx);
 }
 
 static void on_login_ok(struct tw_bot *b, const uint8_t *msg, size_t len,

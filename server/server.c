@@ -330,6 +330,7 @@ static void handle_login(struct tw_server *s, struct session *ss,
     }
     tw_cipher_init(&ss->rx, tok.c2s_key, s->cfg.match.match_id, TW_DIR_C2S);
     tw_cipher_init(&ss->tx, tok.s2c_key, s->cfg.match.match_id, TW_DIR_S2C);
+    tw_cipher_random_start(&ss->tx);
     ss->state = SESSION_ACTIVE;
     s->pending--;
     s->stats.logins_total++;

@@ -706,6 +706,15 @@ void tw_cipher_wipe(struct tw_cipher *c)
     sodium_memzero(c, sizeof *c);
 }
 
+void tw_cipher_random_start(struct tw_cipher *c)
+{
+    for (int ch = 0; ch < TW_CHANNEL_COUNT; ch++) {
+        uint64_t r;
+        randombytes_buf(&r, sizeof r);
+        c->next_counter[ch] = r >> 2;
+    }
+}
+
 static void packet_nonce(uint8_t nonce[PACKET_NONCE_BYTES], uint8_t channel,
                          uint8_t direction, uint64_t counter)
 {

@@ -177,6 +177,14 @@ void tw_cipher_init(struct tw_cipher *c, const uint8_t key[TW_KEY_BYTES],
 void tw_cipher_wipe(struct tw_cipher *c);
 
 /*
+ * Starts every send counter at a random value below 2^62. Senders call it
+ * after tw_cipher_init, so that a session key used twice (a token accepted
+ * again after a server restart) does not repeat nonces: two sessions'
+ * counter ranges overlap with probability about packets / 2^62.
+ */
+void tw_cipher_random_start(struct tw_cipher *c);
+
+/*
  * Seals plain into out (cap must be >= len + TW_SEAL_OVERHEAD) and advances
  * the channel's counter. Returns the sealed size, -TW_DROP_WRONG_CHANNEL,
  * -TW_DROP_OVERSIZED when len exceeds TW_MAX_PAYLOAD or cap is too small,

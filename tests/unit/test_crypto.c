@@ -559,6 +559,42 @@ static void packet_replay_rejected_window_kept(void **state)
     assert_true(tw_replay_check(&rx.replay[1], 9));
 }
 
+/*
+ * Two sessions under one key (a token accepted twice) must not start
+ * their counters at the same place, and a receiver accepts any start.
+ */
+static void packet_random_start_separates_sessions(void **state)
+{
+    (void)state;
+    uint8_t key[TW_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    struct tw_cipher first, second, rx;
+    tw_cipher_init(&first, key, MATCH, TW_DIR_S2C);
+    tw_cipher_init(&second, key, MATCH, TW_DIR_S2C);
+    tw_cipher_init(&rx, key, MATCH, TW_DIR_S2C);
+    tw_cipher_random_start(&first);
+    tw_cipher_random_start(&second);
+    for (int ch = 0; ch < TW_CHANNEL_COUNT; ch++) {
+        assert_true(first.next_counter[ch] < (1ull << 62));
+        assert_true(second.next_counter[ch] < (1ull << 62));
+        assert_true(first.next_counter[ch] != second.next_counter[ch]);
+    }
+    assert_true(first.next_counter[0] != first.next_counter[1]);
+
+    const uint8_t msg[] = "login ok";
+    uint8_t wire[64], plain[64];
+    uint64_t start = first.next_counter[0];
+    int n = tw_seal(&first, 0, msg, sizeof msg, wire, sizeof wire);
+    assert_true(n > 0);
+    uint64_t on_wire = 0;
+    for (int i = 7; i >= 0; i--)
+        on_wire = (on_wire << 8) | wire[i];
+    assert_true(on_wire == start);
+    assert_int_equal(tw_open(&rx, 0, wire, (size_t)n, plain, sizeof plain),
+                     sizeof msg);
+    sodium_memzero(key, sizeof key);
+}
+
 static void packet_counter_exhaustion_guard(void **state)
 {
     (void)state;
@@ -1044,6 +1080,7 @@ int main(void)
         cmocka_unit_test(packet_counter_exhaustion_guard),
         cmocka_unit_test(packet_rejects_bad_sizes),
         cmocka_unit_test(packet_nonces_never_repeat),
+        cmocka_unit_test(packet_random_start_separates_sessions),
         cmocka_unit_test(json_round_trip),
         cmocka_unit_test(json_carries_largest_integers),
         cmocka_unit_test(json_rejects_each_malformed_field),
