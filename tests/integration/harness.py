@@ -183,6 +183,8 @@ class Client:
         out = self.proc.stdout.read().decode()
         rc = self.proc.wait(timeout=self.timeout)
         self.log.thread.join(timeout=2)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
         report = None
         if os.path.exists(self.report_path):
             with open(self.report_path) as f:
@@ -201,3 +203,63 @@ def run(args, **kw):
 def check(condition, message):
     if not condition:
         raise AssertionError(message)
+
+
+PROBE = os.path.join(os.path.dirname(BIN), "tests", "tw-probe")
+
+
+def issue_token(match, player, name="player", match_id=None, ttl=600,
+                now=None):
+    """Mints a token file with tickwire-token; returns its path.
+
+    now (Unix seconds) sets the issue time, to mint expired or
+    future-dated tokens.
+    """
+    path = os.path.join(match.dir, f"token-{time.monotonic_ns()}.json")
+    mid = match.config["match"]["match_id"] if match_id is None else match_id
+    args = [os.path.join(BIN, "tickwire-token"), "issue", "--key", match.key,
+            "--player", str(player), "--name", name, "--match", str(mid),
+            "--ttl", str(ttl), "--out", path]
+    if now is not None:
+        args += ["--now", str(now)]
+    run(args)
+    return path
+
+
+def token_client(match, token, duration, report=True):
+    """Starts tickwire-client for one bot logging in with a token file."""
+    return TokenClient(match, token, duration, report)
+
+
+class TokenClient(Client):
+    def __init__(self, match, token, duration, report):
+        self.report_path = os.path.join(
+            match.dir, f"report-{time.monotonic_ns()}.json")
+        args = [os.path.join(BIN, "tickwire-client"), "--server",
+                match.address(), "--token", token, "--duration",
+                str(duration), "--quiet"]
+        if report:
+            args += ["--report", self.report_path]
+        self.timeout = duration + 30
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=match.dir)
+        self.log = LineWatcher(self.proc.stderr)
+
+
+def probe(match, scenario, *extra, timeout=30):
+    """Runs one tw-probe scenario to completion; returns its JSON output."""
+    p = subprocess.run([PROBE, "--server", match.address(), "--key",
+                        match.key, "--scenario", scenario, *extra],
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError(
+            f"tw-probe {scenario} exited {p.returncode}:\n{p.stderr}")
+    return json.loads(p.stdout)
+
+
+def start_probe(match, scenario, *extra):
+    """Starts a tw-probe scenario; returns (Popen, LineWatcher on stderr)."""
+    proc = subprocess.Popen([PROBE, "--server", match.address(), "--key",
+                             match.key, "--scenario", scenario, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, LineWatcher(proc.stderr)
