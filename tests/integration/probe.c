@@ -1007,6 +1007,7 @@ static int scenario_privacy(struct probe *p)
     return 0;
 }
 
+/* Compares whole records, padding included: calloc zeroed it. */
 static int compare_nonce(const void *a, const void *b)
 {
     return memcmp(a, b, sizeof(struct nonce_use));
@@ -1090,7 +1091,10 @@ static int scenario_nonces(struct probe *p)
     return 0;
 }
 
-/* Watches snapshots for ms; returns false if the position or ack moved. */
+/*
+ * Waits for `snapshots` more snapshots; returns false if the player's
+ * position or acknowledged input changed in any of them.
+ */
 static bool holds_still(struct probe *p, struct conn *c, uint64_t snapshots,
                         uint32_t qx, uint32_t qy)
 {
