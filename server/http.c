@@ -146,6 +146,7 @@ static const char *const reason_labels[] = {
     [TW_REASON_PROTOCOL_ERROR] = "protocol_error",
     [TW_REASON_TOO_MANY_FROM_IP] = "too_many_from_ip",
     [TW_REASON_CLIENT_LEFT] = "client_left",
+    [TW_REASON_TOKEN_PREDATES_SERVER] = "token_predates_server",
 };
 _Static_assert(sizeof reason_labels / sizeof reason_labels[0] ==
                    TW_REASON_COUNT,

@@ -79,6 +79,8 @@ struct tw_server {
     struct tw_http *http;
     struct tw_agones *agones;
 
+    uint64_t start_unix; /* wall clock at startup, for token freshness */
+
     /* Reason the match is ending; TW_REASON_NONE while it runs. */
     enum tw_reason ending;
     uint64_t empty_since_ns; /* when the last player left, 0 if any play */
@@ -265,6 +267,14 @@ static enum tw_reason check_login(struct tw_server *s,
                                            now_unix, s->cfg.security.token_skew_s);
     if (why != TW_REASON_NONE)
         return why;
+
+    /*
+     * Used tokens are remembered in memory only, so a token created before
+     * this process started may already have been used with a server that
+     * crashed. Refusing it keeps every token single-use across restarts.
+     */
+    if (tok->created_at < s->start_unix)
+        return TW_REASON_TOKEN_PREDATES_SERVER;
 
     bool returning = tw_match_find(&s->match, tok->player_id) >= 0;
     if (!returning && s->match.active_count >= s->match.capacity)
@@ -877,6 +887,7 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
     if (!s)
         return NULL;
     s->cfg = *cfg;
+    s->start_unix = tw_clock_unix_s();
     tw_ratelimit_init(&s->drop_log, 5.0, 20.0);
 
     char err[512];

@@ -37,6 +37,8 @@ static const char *const reason_names[TW_REASON_COUNT] = {
     [TW_REASON_PROTOCOL_ERROR] = "protocol error",
     [TW_REASON_TOO_MANY_FROM_IP] = "too many connections from this address",
     [TW_REASON_CLIENT_LEFT] = "client left",
+    [TW_REASON_TOKEN_PREDATES_SERVER] =
+        "token issued before the server started",
 };
 
 const char *tw_drop_name(int drop)
