@@ -157,23 +157,47 @@ static void note_arrival(struct tw_bot *b, uint32_t tick, uint64_t now,
     b->last_arrival_ns = now;
 }
 
+/*
+ * Decodes a snapshot straight into the ring of baselines, against the
+ * baseline it names. One coded against a snapshot this bot does not hold
+ * is dropped: a well-behaved server only uses acknowledged baselines.
+ */
 static void on_snapshot(struct tw_bot *b, const uint8_t *msg, size_t len,
                         uint64_t now, struct tw_crowd_stats *cs)
 {
-    static struct tw_msg_snapshot snap;
-    int rc = tw_decode_snapshot(&b->quant, msg, len, &snap);
+    struct tw_snap_header h;
+    int rc = tw_snapshot_peek(msg, len, &h);
     if (rc != TW_OK) {
         bot_error(b, "invalid snapshot", rc);
         return;
     }
-    if (b->have_snapshot && snap.tick <= b->last_snapshot_tick)
+    if (b->have_snapshot && h.tick <= b->last_snapshot_tick)
         return;
-    note_arrival(b, snap.tick, now, cs);
+    const struct tw_msg_snapshot *base = NULL;
+    struct tw_msg_snapshot *snap = NULL;
+    if (h.base_tick)
+        base = tw_snap_ring_find(&b->snaps, h.base_tick);
+    if (!h.base_tick || base)
+        snap = tw_snap_ring_claim(&b->snaps, h.tick, base);
+    if (!snap) {
+        b->n.snapshot_no_baseline++;
+        bot_error(b, "snapshot against an unknown baseline",
+                  TW_DROP_WRONG_STATE);
+        return;
+    }
+    rc = tw_decode_snapshot(&b->quant, base, msg, len, snap);
+    if (rc != TW_OK) {
+        bot_error(b, "invalid snapshot", rc);
+        return;
+    }
+    tw_snap_ring_commit(&b->snaps, h.tick);
+    note_arrival(b, h.tick, now, cs);
     b->n.snapshots++;
+    b->n.snapshots_full += h.base_tick == 0;
     b->n.snapshot_bytes += len;
     b->have_snapshot = true;
-    b->last_snapshot_tick = snap.tick;
-    record_prediction(b, &snap, cs);
+    b->last_snapshot_tick = h.tick;
+    record_prediction(b, snap, cs);
 }
 
 static void on_event(struct tw_bot *b, const uint8_t *msg, size_t len)

@@ -36,6 +36,8 @@ struct tw_bot_counters {
     uint64_t pings_sent, pongs;
     uint64_t corrections; /* snapshots that moved the prediction */
     uint64_t snapshots_missed; /* ticks skipped between received snapshots */
+    uint64_t snapshots_full;       /* sent without a baseline */
+    uint64_t snapshot_no_baseline; /* deltas against a baseline not kept */
 };
 
 struct tw_bot {
@@ -54,6 +56,7 @@ struct tw_bot {
     uint32_t last_snapshot_tick;
     bool have_snapshot;
     uint64_t last_arrival_ns;
+    struct tw_snap_ring snaps; /* baselines for the server's deltas */
     struct tw_input history_input[TW_BOT_HISTORY];
     struct tw_vec2 history_pos[TW_BOT_HISTORY];
     uint32_t history_seq[TW_BOT_HISTORY];

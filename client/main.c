@@ -255,6 +255,7 @@ struct crowd {
     ENetAddress server;
     struct tw_bot *bots;
     uint32_t next_to_connect;
+    uint32_t first_in_flight; /* no bot below it is still connecting */
     struct tw_crowd_stats stats;
     uint32_t tick_hz;
     uint64_t start_ns;
@@ -280,15 +281,26 @@ static void service(struct crowd *c)
     }
 }
 
-/* Starts new connections while fewer than connect_burst are in flight. */
+static bool in_flight(const struct tw_bot *b)
+{
+    return b->state == TW_BOT_CONNECTING || b->state == TW_BOT_LOGGING_IN;
+}
+
+/*
+ * Starts new connections while fewer than connect_burst are in flight.
+ * Bots below first_in_flight have all settled, so the scan covers only
+ * the window of recent attempts, not the whole crowd.
+ */
 static void connect_more(struct crowd *c)
 {
-    uint32_t in_flight = 0;
-    for (uint32_t i = 0; i < c->next_to_connect; i++)
-        if (c->bots[i].state == TW_BOT_CONNECTING ||
-            c->bots[i].state == TW_BOT_LOGGING_IN)
-            in_flight++;
-    while (in_flight < c->opt.connect_burst &&
+    while (c->first_in_flight < c->next_to_connect &&
+           !in_flight(&c->bots[c->first_in_flight]))
+        c->first_in_flight++;
+    uint32_t in_flight_now = 0;
+    for (uint32_t i = c->first_in_flight; i < c->next_to_connect; i++)
+        if (in_flight(&c->bots[i]))
+            in_flight_now++;
+    while (in_flight_now < c->opt.connect_burst &&
            c->next_to_connect < c->opt.bots) {
         struct tw_bot *b = &c->bots[c->next_to_connect++];
         if (tw_bot_connect(b, c->host, &c->server) != 0) {
@@ -296,7 +308,7 @@ static void connect_more(struct crowd *c)
             b->n.errors++;
             continue;
         }
-        in_flight++;
+        in_flight_now++;
     }
 }
 

@@ -2,6 +2,14 @@
  * The match simulation: players, their queued inputs, authoritative
  * movement and snapshot building. No networking here; the server feeds
  * inputs in and sends what tw_match_build_snapshot produces.
+ *
+ * Each tick puts every player on a uniform grid with cells at least
+ * view_radius / 2 wide, so a snapshot looks at the 5 x 5 cells around its
+ * receiver only: the work per receiver follows the crowd in view, not the
+ * match size. The match also remembers, per player, which slots it sent
+ * at each of the last TW_SNAPSHOT_RING ticks and every slot's quantized
+ * position at those ticks, which rebuilds any baseline the client can
+ * acknowledge for a few bytes per entity.
  */
 #ifndef TW_MATCH_H
 #define TW_MATCH_H
@@ -16,6 +24,12 @@
 
 #define TW_INPUT_BUFFER 32u /* inputs a player may have queued ahead */
 #define TW_MAX_INPUTS_PER_TICK 2u
+/*
+ * A player's view is searched on the grid every this many ticks and kept
+ * (with fresh positions) in between, so someone entering or leaving view
+ * shows up at most two ticks late.
+ */
+#define TW_VIEW_REFRESH_TICKS 3u
 
 struct tw_player {
     bool active;
@@ -34,8 +48,32 @@ struct tw_player {
     /* Arrival of the newest applied input not yet shown in a snapshot. */
     uint64_t unreported_arrival_ns;
     uint32_t ack_snapshot; /* newest snapshot tick the client reported */
+    int sent_session;      /* session the sent-snapshot ring belongs to */
+    unsigned view_cut;     /* players in view left out at the last search */
     uint64_t inputs_applied;
     uint64_t inputs_skipped; /* lost inputs jumped over */
+};
+
+struct tw_qpos {
+    uint32_t qx, qy;
+};
+
+/* What one player was sent at one tick: count slots in sent_slots. */
+struct tw_sent {
+    uint32_t tick; /* 0: nothing */
+    uint16_t count;
+};
+
+/* A player as the grid holds it: position, quantized position, slot. */
+struct tw_aoi_item {
+    float x, y;
+    uint32_t qx, qy;
+    uint32_t slot;
+};
+
+struct tw_aoi_candidate {
+    float d2;
+    uint32_t item; /* index in cell_items */
 };
 
 struct tw_match {
@@ -46,6 +84,19 @@ struct tw_match {
     uint32_t capacity;
     uint32_t active_count;
     uint32_t tick;
+
+    float view_radius;
+    uint32_t max_visible;
+    uint32_t grid_cols, grid_rows;
+    float cell_w, cell_h;
+    uint32_t *cell_start;   /* cols * rows + 1 offsets into cell_items */
+    struct tw_aoi_item *cell_items; /* active players grouped by cell */
+    uint32_t *player_cell;  /* per slot, UINT32_MAX when inactive */
+    struct tw_aoi_candidate *candidates; /* scratch, capacity entries */
+
+    struct tw_qpos *history; /* TW_SNAPSHOT_RING x capacity positions */
+    struct tw_sent *sent;    /* capacity x TW_SNAPSHOT_RING */
+    uint16_t *sent_slots;    /* capacity x TW_SNAPSHOT_RING x max_visible */
 };
 
 /* Allocates room for capacity players. Returns TW_OK or -1 (no memory). */
@@ -75,12 +126,27 @@ unsigned tw_match_queue_inputs(struct tw_match *m, int slot,
 void tw_match_step(struct tw_match *m);
 
 /*
- * Fills out with the tick, the receiver's newest applied input and every
- * player's quantized position, the receiver first, at most max_entities.
- * Returns the number of entities left out for lack of room.
+ * Fills out with the tick, the receiver's newest applied input and the
+ * quantized positions of the receiver (first) and of the nearest other
+ * players within view_radius, at most max_entities (and max_visible) in
+ * all; between searches (TW_VIEW_REFRESH_TICKS) the last view sent is
+ * reused. Returns the number of players in view left out for lack of room.
  */
-unsigned tw_match_build_snapshot(const struct tw_match *m, int slot,
+unsigned tw_match_build_snapshot(struct tw_match *m, int slot,
                                  struct tw_msg_snapshot *out,
                                  unsigned max_entities);
+
+/*
+ * Rebuilds into base the snapshot slot was sent at the tick its client
+ * last acknowledged. Returns base, or NULL when there is none: nothing
+ * acknowledged, an unknown tick, or one older than TW_SNAPSHOT_RING ticks.
+ */
+const struct tw_msg_snapshot *tw_match_baseline(const struct tw_match *m,
+                                                int slot,
+                                                struct tw_msg_snapshot *base);
+
+/* Remembers that sent (as ordered by the encoder) went to slot. */
+void tw_match_record_sent(struct tw_match *m, int slot,
+                          const struct tw_msg_snapshot *sent);
 
 #endif

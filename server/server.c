@@ -565,14 +565,19 @@ static void service_network(struct tw_server *s)
     }
 }
 
-static void send_snapshots(struct tw_server *s, uint64_t now)
+/*
+ * Sends every active player its snapshot, coded against the newest one it
+ * acknowledged, and flushes them at once so the input latency measured
+ * ends when the snapshots leave.
+ */
+static void send_snapshots(struct tw_server *s)
 {
-    static struct tw_msg_snapshot snap;
+    static struct tw_msg_snapshot snap, base;
+    static uint64_t arrivals[TW_MAX_SLOTS];
+    uint32_t arrived = 0;
     uint8_t buf[TW_MAX_PAYLOAD];
     unsigned capacity = tw_snapshot_capacity(&s->match.quant,
                                              TW_MAX_PAYLOAD);
-    if (capacity > s->cfg.match.max_visible)
-        capacity = s->cfg.match.max_visible;
 
     for (uint32_t i = 0; i < s->session_count; i++) {
         struct session *ss = &s->sessions[i];
@@ -580,19 +585,29 @@ static void send_snapshots(struct tw_server *s, uint64_t now)
             continue;
         s->stats.snapshot_entities_cut +=
             tw_match_build_snapshot(&s->match, ss->slot, &snap, capacity);
-        int n = tw_encode_snapshot(&s->match.quant, &snap, buf, sizeof buf);
+        const struct tw_msg_snapshot *b =
+            tw_match_baseline(&s->match, ss->slot, &base);
+        int n = tw_encode_snapshot(&s->match.quant, b, &snap, buf, sizeof buf);
         if (n < 0)
             continue;
-        if (send_sealed(s, ss, TW_CH_SNAPSHOT, buf, (size_t)n, 0) == 0)
-            s->stats.snapshots_sent++;
+        if (send_sealed(s, ss, TW_CH_SNAPSHOT, buf, (size_t)n, 0) != 0)
+            continue;
+        tw_match_record_sent(&s->match, ss->slot, &snap);
+        s->stats.snapshots_sent++;
+        s->stats.snapshots_full += snap.base_tick == 0;
+        s->stats.snapshot_bytes += (uint64_t)n;
+        s->stats.snapshot_entities += snap.count;
 
         struct tw_player *p = &s->match.players[ss->slot];
-        if (p->unreported_arrival_ns) {
-            tw_hist_add(&s->stats.input_latency_us,
-                        (now - p->unreported_arrival_ns) / 1000u);
+        if (p->unreported_arrival_ns && arrived < TW_MAX_SLOTS) {
+            arrivals[arrived++] = p->unreported_arrival_ns;
             p->unreported_arrival_ns = 0;
         }
     }
+    enet_host_flush(s->host);
+    uint64_t sent = tw_clock_mono_ns();
+    for (uint32_t i = 0; i < arrived; i++)
+        tw_hist_add(&s->stats.input_latency_us, (sent - arrivals[i]) / 1000u);
 }
 
 static void send_events(struct tw_server *s, uint64_t now)
@@ -642,6 +657,23 @@ static void log_stats(struct tw_server *s, const char *what)
            (unsigned long long)st->tick_overruns,
            (unsigned long long)st->ticks_skipped,
            (double)tw_stats_rss_bytes() / (1024.0 * 1024.0));
+    TW_LOG(TW_INFO, "stats", TW_NO_PEER,
+           "%s: snapshots %llu full %llu bytes %llu entities %llu cut %llu "
+           "late p50 %lluus p99 %lluus max %lluus work p99 %lluus input "
+           "latency p50 %lluus p99 %lluus max %lluus ticks %llu",
+           what, (unsigned long long)st->snapshots_sent,
+           (unsigned long long)st->snapshots_full,
+           (unsigned long long)st->snapshot_bytes,
+           (unsigned long long)st->snapshot_entities,
+           (unsigned long long)st->snapshot_entities_cut,
+           (unsigned long long)tw_hist_percentile(&st->tick_late_us, 0.5),
+           (unsigned long long)tw_hist_percentile(&st->tick_late_us, 0.99),
+           (unsigned long long)st->tick_late_us.max,
+           (unsigned long long)tw_hist_percentile(&st->tick_work_us, 0.99),
+           (unsigned long long)tw_hist_percentile(&st->input_latency_us, 0.5),
+           (unsigned long long)tw_hist_percentile(&st->input_latency_us, 0.99),
+           (unsigned long long)st->input_latency_us.max,
+           (unsigned long long)st->ticks);
     for (int i = 1; i < TW_DROP_COUNT; i++)
         if (st->drops[i])
             TW_LOG(TW_INFO, "stats", TW_NO_PEER, "%s: dropped %s: %llu", what,
@@ -706,7 +738,7 @@ void tw_server_tick(struct tw_server *s, uint64_t deadline)
     tw_hist_add(&s->stats.tick_late_us, (start - deadline) / 1000u);
 
     tw_match_step(&s->match);
-    send_snapshots(s, start);
+    send_snapshots(s);
     send_events(s, start);
     expire_logins(s, start);
     check_lifecycle(s, start);

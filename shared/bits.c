@@ -10,24 +10,36 @@ void tw_bw_init(struct tw_bitwriter *w, uint8_t *buf, size_t cap)
     w->error = false;
 }
 
+/* Mask of the low `bits` bits, 1..32. */
+static inline uint32_t low_mask(unsigned bits)
+{
+    return bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
+}
+
+/*
+ * Writes whole bytes at a time: at most five bytes are touched, the first
+ * one keeping the bits already written below the current position. Bits
+ * above the end stay zero, as a fresh byte must.
+ */
 void tw_bw_bits(struct tw_bitwriter *w, uint32_t value, unsigned bits)
 {
     if (w->error || bits == 0 || bits > 32) {
         w->error = w->error || bits > 32;
         return;
     }
-    if (w->bitpos + bits > w->cap * 8) {
+    if (bits > w->cap * 8 - w->bitpos) {
         w->error = true;
         return;
     }
-    for (unsigned i = 0; i < bits; i++) {
-        size_t byte = w->bitpos >> 3;
-        unsigned shift = w->bitpos & 7;
-        if (shift == 0)
-            w->buf[byte] = 0;
-        w->buf[byte] |= (uint8_t)(((value >> i) & 1u) << shift);
-        w->bitpos++;
-    }
+    size_t byte = w->bitpos >> 3;
+    unsigned shift = (unsigned)(w->bitpos & 7);
+    uint64_t v = (uint64_t)(value & low_mask(bits)) << shift;
+    unsigned nbytes = (shift + bits + 7) >> 3;
+    uint8_t *out = w->buf + byte;
+    out[0] = (uint8_t)((out[0] & ((1u << shift) - 1u)) | (uint8_t)v);
+    for (unsigned i = 1; i < nbytes; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+    w->bitpos += bits;
 }
 
 void tw_bw_u8(struct tw_bitwriter *w, uint8_t v)
@@ -100,13 +112,14 @@ uint32_t tw_br_bits(struct tw_bitreader *r, unsigned bits)
         r->error = true;
         return 0;
     }
-    uint32_t value = 0;
-    for (unsigned i = 0; i < bits; i++) {
-        uint32_t bit = (r->buf[r->bitpos >> 3] >> (r->bitpos & 7)) & 1u;
-        value |= bit << i;
-        r->bitpos++;
-    }
-    return value;
+    const uint8_t *in = r->buf + (r->bitpos >> 3);
+    unsigned shift = (unsigned)(r->bitpos & 7);
+    unsigned nbytes = (shift + bits + 7) >> 3;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < nbytes; i++)
+        v |= (uint64_t)in[i] << (8 * i);
+    r->bitpos += bits;
+    return (uint32_t)(v >> shift) & low_mask(bits);
 }
 
 uint8_t tw_br_u8(struct tw_bitreader *r)
@@ -174,8 +187,5 @@ bool tw_br_at_end(const struct tw_bitreader *r)
 
 unsigned tw_bits_for(uint32_t max_value)
 {
-    unsigned bits = 1;
-    while (bits < 32 && (max_value >> bits) != 0)
-        bits++;
-    return bits;
+    return max_value == 0 ? 1u : 32u - (unsigned)__builtin_clz(max_value);
 }

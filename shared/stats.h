@@ -43,7 +43,10 @@ struct tw_stats {
     uint64_t tick_overruns; /* ticks whose work took longer than a period */
     uint64_t ticks_skipped; /* deadlines dropped to catch up */
     uint64_t snapshots_sent;
-    uint64_t snapshot_entities_cut; /* entities left out to fit the MTU */
+    uint64_t snapshot_entities_cut; /* in view but left out for room */
+    uint64_t snapshots_full;    /* sent without a baseline */
+    uint64_t snapshot_bytes;    /* snapshot payloads before sealing */
+    uint64_t snapshot_entities; /* entities in the snapshots sent */
     struct tw_hist tick_work_us;    /* time spent inside a tick */
     struct tw_hist tick_late_us;    /* tick start minus its deadline */
     struct tw_hist input_latency_us; /* input arrival to snapshot sent */

@@ -445,8 +445,10 @@ static int send_sealed(struct probe *p, struct conn *c, uint8_t channel,
 static int send_input(struct probe *p, struct conn *c, int8_t dx, int8_t dy,
                       uint8_t *copy)
 {
+    /* Acknowledging no snapshot asks for full ones: the probe keeps no
+     * baselines to decode deltas against. */
     struct tw_msg_input in = {.newest_seq = c->next_seq++,
-                              .ack_snapshot = c->snap.tick,
+                              .ack_snapshot = 0,
                               .count = 1,
                               .inputs = {{dx, dy}}};
     uint8_t buf[64];
@@ -487,8 +489,8 @@ static void on_packet(struct probe *p, struct conn *c, uint8_t channel,
             tw_quant_init(&c->quant, c->ok.world);
         }
     } else if (plain[0] == TW_MSG_SNAPSHOT && c->logged_in) {
-        if (tw_decode_snapshot(&c->quant, plain, (size_t)n, &c->snap) ==
-            TW_OK) {
+        if (tw_decode_snapshot(&c->quant, NULL, plain, (size_t)n,
+                               &c->snap) == TW_OK) {
             c->snapshots++;
             if (c->snap.count > c->max_entities)
                 c->max_entities = c->snap.count;
@@ -855,7 +857,7 @@ static int scenario_tamper(struct probe *p)
     /* Arm the proxy with the exact sealed bytes before ENet sends them. */
     uint8_t buf[64];
     struct tw_msg_input in = {.newest_seq = c.next_seq, .count = 1,
-                              .ack_snapshot = c.snap.tick,
+                              .ack_snapshot = 0,
                               .inputs = {{40, 0}}};
     int n = tw_encode_input(&in, buf, sizeof buf);
     struct tw_cipher preview = c.tx;
@@ -958,7 +960,7 @@ static int scenario_privacy(struct probe *p)
             if (!known) {
                 pos[pos_count].qx = qx;
                 pos[pos_count].qy = qy;
-                /* The first entity starts on a byte boundary at byte 11. */
+                /* A full snapshot's first entity starts at bit 89. */
                 memcpy(pos[pos_count].entity, c.snap_plain + 11, 5);
                 pos_count++;
             }
