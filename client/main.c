@@ -1,4 +1,5 @@
 /* tickwire-client: a crowd of headless bots in one process. */
+#include "backoff.h"
 #include "bot.h"
 #include "clock.h"
 #include "crypto.h"
@@ -278,6 +279,7 @@ static void service(struct crowd *c)
         if (ev.type == ENET_EVENT_TYPE_RECEIVE)
             enet_packet_destroy(ev.packet);
     }
+    tw_backoff_cap(c->host);
 }
 
 /* Starts new connections while fewer than connect_burst are in flight. */
