@@ -6,7 +6,6 @@ reordering."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 
@@ -23,8 +22,8 @@ REQUIRED = ["not_logged_in", "server.logins_per_player_max",
 
 class LossyScenario(unittest.TestCase):
     def test_lossy_short_keeps_bots_and_events(self):
-        profile = json.load(open(os.path.join(REPO, "sims", "profiles",
-                                              "lossy.json")))
+        with open(os.path.join(REPO, "sims", "profiles", "lossy.json")) as f:
+            profile = json.load(f)
         self.assertEqual(profile["delay_ms"] * 2, 150)
         self.assertEqual(profile["jitter_ms"], 30)
         ge = profile["gilbert_elliott"]
@@ -39,10 +38,12 @@ class LossyScenario(unittest.TestCase):
                 capture_output=True, text=True, timeout=90)
             summary = ""
             if os.path.exists(os.path.join(out, "summary.md")):
-                summary = open(os.path.join(out, "summary.md")).read()
+                with open(os.path.join(out, "summary.md")) as f:
+                    summary = f.read()
             self.assertEqual(p.returncode, 0,
                              p.stdout + p.stderr + "\n" + summary)
-            result = json.load(open(os.path.join(out, "metrics.json")))
+            with open(os.path.join(out, "metrics.json")) as f:
+                result = json.load(f)
 
         checks = {c["metric"]: c for c in result["checks"]}
         for name in REQUIRED:
