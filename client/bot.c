@@ -261,7 +261,13 @@ static void on_receive(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
             bot_error(b, "second login reply", TW_DROP_WRONG_STATE);
         break;
     case TW_MSG_SNAPSHOT:
-        on_snapshot(b, plain, (size_t)n, now, cs);
+        /*
+         * Snapshots travel unreliably, so on a lossy link they can overtake
+         * a retransmitted LOGIN_OK; until it arrives there is no world to
+         * decode them against.
+         */
+        if (b->state == TW_BOT_PLAYING)
+            on_snapshot(b, plain, (size_t)n, now, cs);
         break;
     case TW_MSG_EVENT:
         on_event(b, plain, (size_t)n);

@@ -1,4 +1,5 @@
 /* tickwire-client: a crowd of headless bots in one process. */
+#include "backoff.h"
 #include "bot.h"
 #include "clock.h"
 #include "crypto.h"
@@ -279,6 +280,7 @@ static void service(struct crowd *c)
         if (ev.type == ENET_EVENT_TYPE_RECEIVE)
             enet_packet_destroy(ev.packet);
     }
+    tw_backoff_cap(c->host);
 }
 
 static bool in_flight(const struct tw_bot *b)

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "agones.h"
+#include "backoff.h"
 #include "clock.h"
 #include "crypto.h"
 #include "http.h"
@@ -563,6 +564,7 @@ static void service_network(struct tw_server *s)
             break;
         tw_server_dispatch(s, &ev, now);
     }
+    tw_backoff_cap(s->host);
 }
 
 /*
