@@ -552,13 +552,18 @@ void tw_server_dispatch(struct tw_server *s, ENetEvent *ev, uint64_t now)
     }
 }
 
-/* Runs ENet and handles every event already waiting, without blocking. */
-static void service_network(struct tw_server *s)
+/*
+ * Runs ENet and handles the events already waiting, without blocking,
+ * until none is left or the clock reaches `until`.
+ */
+static void service_network(struct tw_server *s, uint64_t until)
 {
     ENetEvent ev;
     for (int i = 0; i < MAX_EVENTS_PER_WAKE; i++) {
         /* ENet 1.3.17 times peers with the wall clock; feed it ours. */
         uint64_t now = tw_clock_mono_ns();
+        if (now >= until)
+            break; /* the next tick is due: events wait until after it */
         enet_time_set((enet_uint32)(now / 1000000u));
         if (enet_host_service(s->host, &ev, 0) <= 0)
             break;
@@ -809,7 +814,7 @@ static void shutdown_peers(struct tw_server *s, enum tw_reason reason)
 
     uint64_t until = tw_clock_mono_ns() + SHUTDOWN_GRACE_NS;
     while (s->stats.connects_active > 0 && tw_clock_mono_ns() < until) {
-        service_network(s);
+        service_network(s, until);
         uint64_t next = tw_clock_mono_ns() + 5000000u;
         wait_for_work(s, next < until ? next : until, NULL);
     }
@@ -861,12 +866,13 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                        (unsigned long long)(s->ticker.skipped - skipped));
                 deadline = tw_ticker_deadline(&s->ticker) - s->ticker.period_ns;
             }
-            service_network(s);
+            /* Packets that arrived while waiting were handled on wake-up;
+             * handling more here would only delay the tick's start. */
             tw_server_tick(s, deadline);
             continue;
         }
         wait_for_work(s, deadline, &unblocked);
-        service_network(s);
+        service_network(s, deadline);
     }
 
     enum tw_reason reason =
