@@ -85,9 +85,9 @@ static void usage(FILE *out)
         "                           random items (default 0: no trades)\n"
         "      --trade-retry-ms MS  resend a trade request unanswered for\n"
         "                           this long, same request id (default 1000)\n"
-        "      --reconnect          a bot that loses its server (timeout or\n"
-        "                           shutdown) reconnects with a new token and\n"
-        "                           backoff; needs --key\n"
+        "      --reconnect          a bot that loses its server (timeout,\n"
+        "                           shutdown, restart) reconnects with a new\n"
+        "                           token and backoff; needs --key\n"
         "  -q, --quiet              no progress line\n"
         "  -v, --verbose            debug logging\n"
         "  -h, --help               show this help\n"
@@ -359,6 +359,14 @@ static void start_connection(struct crowd *c, struct tw_bot *b)
                           RECONNECT_TIMEOUT_MAX_MS);
 }
 
+/* Reasons a restarted or busy server gives that a new token can fix. */
+static bool retryable(uint32_t reason)
+{
+    return reason == TW_REASON_SHUTDOWN || reason == TW_REASON_SERVER_FULL ||
+           reason == TW_REASON_TOO_MANY_FROM_IP ||
+           reason == TW_REASON_TOKEN_PREDATES_SERVER;
+}
+
 /*
  * --reconnect: a bot whose server went away (timed out or shut down)
  * connects again after a growing, jittered backoff with a fresh token.
@@ -374,7 +382,7 @@ static void reconnect_lost(struct crowd *c, uint64_t now)
         if (b->state == TW_BOT_PLAYING)
             b->backoff_ms = 0;
         if (b->state != TW_BOT_GONE || !b->logged_in_once ||
-            !(b->timed_out || b->disconnect_reason == TW_REASON_SHUTDOWN))
+            !(b->timed_out || retryable(b->disconnect_reason)))
             continue;
         if (b->reconnect_at_ns == 0) {
             uint32_t ms = b->backoff_ms ? b->backoff_ms * 2
