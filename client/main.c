@@ -42,6 +42,7 @@ struct options {
     uint32_t token_ttl_s;
     double trade_rate;
     uint32_t trade_retry_ms;
+    uint32_t trade_duplicate;
     int reconnect;
     int quiet;
     int verbose;
@@ -85,6 +86,8 @@ static void usage(FILE *out)
         "                           random items (default 0: no trades)\n"
         "      --trade-retry-ms MS  resend a trade request unanswered for\n"
         "                           this long, same request id (default 1000)\n"
+        "      --trade-duplicate P  test: send P percent of trade requests twice\n"
+        "                           at once, as a retry after a lost answer\n"
         "      --reconnect          a bot that loses its server (timeout,\n"
         "                           shutdown, restart) reconnects with a new\n"
         "                           token and backoff; needs --key\n"
@@ -126,6 +129,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"trade-rate", required_argument, NULL, 'R'},
         {"trade-retry-ms", required_argument, NULL, 'Y'},
         {"reconnect", no_argument, NULL, 'C'},
+        {"trade-duplicate", required_argument, NULL, 'D'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -200,6 +204,11 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->trade_retry_ms = (uint32_t)v;
             break;
         case 'C': o->reconnect = 1; break;
+        case 'D':
+            if (parse_u64(optarg, 100, &v))
+                bad = "--trade-duplicate must be 0..100";
+            o->trade_duplicate = (uint32_t)v;
+            break;
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
@@ -570,7 +579,9 @@ int main(int argc, char **argv)
     c.trade = (struct tw_trader_config){.rate_per_min = c.opt.trade_rate,
                                         .player_base = c.opt.player_base,
                                         .bots = c.opt.bots,
-                                        .retry_ms = c.opt.trade_retry_ms};
+                                        .retry_ms = c.opt.trade_retry_ms,
+                                        .duplicate_percent =
+                                            c.opt.trade_duplicate};
     c.rng = c.opt.seed;
     for (uint32_t i = 0; i < c.opt.bots; i++) {
         tw_bot_init(&c.bots[i], i, c.opt.seed);

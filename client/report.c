@@ -20,6 +20,7 @@ static void add_trades(struct tw_trader_counters *sum,
         sum->failed[i] += n->failed[i];
     }
     sum->retries += n->retries;
+    sum->duplicates += n->duplicates;
     sum->repeat_answers += n->repeat_answers;
     sum->answer_mismatches += n->answer_mismatches;
     sum->gave_up += n->gave_up;
@@ -208,6 +209,7 @@ static cJSON *trades_json(const struct tw_report *r)
     cJSON_AddItemToObject(o, "refused", reasons_json(t->refused));
     cJSON_AddItemToObject(o, "failed", reasons_json(t->failed));
     cJSON_AddNumberToObject(o, "retries", (double)t->retries);
+    cJSON_AddNumberToObject(o, "duplicates", (double)t->duplicates);
     cJSON_AddNumberToObject(o, "repeat_answers", (double)t->repeat_answers);
     cJSON_AddNumberToObject(o, "answer_mismatches",
                             (double)t->answer_mismatches);

@@ -96,6 +96,12 @@ static void send_request(struct tw_bot *b, uint8_t kind, int len,
     t->pending.sent_ns = now;
     t->pending.tries = 1;
     tw_bot_send_reliable(b, msg, len);
+    /* As a retry would after a lost answer: the server must not apply
+     * the copy, and must answer it as it answered the first. */
+    if (random_below(&t->rng, 100) < t->cfg->duplicate_percent) {
+        tw_bot_send_reliable(b, msg, len);
+        t->n.duplicates++;
+    }
 }
 
 static uint32_t new_request_id(struct tw_trader *t)

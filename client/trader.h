@@ -24,6 +24,7 @@ struct tw_trader_config {
     uint64_t player_base; /* bot i plays player_base + i */
     uint32_t bots;
     uint32_t retry_ms;    /* resend a request unanswered for this long */
+    uint32_t duplicate_percent; /* share of requests sent twice at once */
 };
 
 struct tw_trader_counters {
@@ -32,6 +33,7 @@ struct tw_trader_counters {
     uint64_t refused[TW_TRADE_R_COUNT]; /* requests rejected, by reason */
     uint64_t failed[TW_TRADE_R_COUNT];  /* trades that ended failed */
     uint64_t retries;        /* requests sent again, same request id */
+    uint64_t duplicates;     /* requests sent twice on purpose */
     uint64_t repeat_answers; /* answers to a request already answered */
     uint64_t answer_mismatches; /* a repeat answer differed: a bug */
     uint64_t gave_up;        /* requests dropped after too many retries */

@@ -410,19 +410,41 @@ static void handle_trade(struct tw_server *s, struct session *ss,
         drop_packet(s, ss, rc, TW_CH_RELIABLE, len, now);
 }
 
-/* Sends a trade message to whichever session plays player_id now. */
-static bool send_to_player(void *ctx, uint64_t player_id, const uint8_t *msg,
-                           size_t len)
+static struct session *session_of(struct tw_server *s, uint64_t player_id)
 {
-    struct tw_server *s = ctx;
     int slot = tw_match_find(&s->match, player_id);
     if (slot < 0 || s->match.players[slot].session < 0)
-        return false;
+        return NULL;
     struct session *ss = &s->sessions[s->match.players[slot].session];
     if (ss->state != SESSION_ACTIVE || ss->player_id != player_id)
-        return false;
-    return send_sealed(s, ss, TW_CH_RELIABLE, msg, len,
-                       ENET_PACKET_FLAG_RELIABLE) == 0;
+        return NULL;
+    return ss;
+}
+
+/*
+ * Sends a trade message to whichever session plays player_id now; the
+ * session's connect time serves as its serial.
+ */
+static uint64_t send_to_player(void *ctx, uint64_t player_id,
+                               const uint8_t *msg, size_t len)
+{
+    struct tw_server *s = ctx;
+    struct session *ss = session_of(s, player_id);
+    if (!ss || send_sealed(s, ss, TW_CH_RELIABLE, msg, len,
+                           ENET_PACKET_FLAG_RELIABLE) != 0)
+        return 0;
+    return ss->connected_ns;
+}
+
+/* Nothing reliable queued or unacknowledged means all of it arrived. */
+static int delivered_to_player(void *ctx, uint64_t player_id,
+                               uint64_t serial)
+{
+    struct session *ss = session_of(ctx, player_id);
+    if (!ss || ss->connected_ns != serial)
+        return -1;
+    return enet_list_empty(&ss->peer->sentReliableCommands) &&
+           enet_list_empty(&ss->peer->outgoingCommands);
 }
 
 /*
@@ -1005,8 +1027,10 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
         goto fail;
     }
-    if (tw_trading_create(cfg, send_to_player, s, &s->trading, err,
-                          sizeof err) != TW_OK) {
+    struct tw_trading_io io = {.send = send_to_player,
+                               .delivered = delivered_to_player,
+                               .ctx = s};
+    if (tw_trading_create(cfg, &io, &s->trading, err, sizeof err) != TW_OK) {
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "cannot open the store: %s",
                err);
         goto fail;

@@ -11,6 +11,15 @@
 
 /* A failed load is tried again after this long. */
 #define LOAD_RETRY_MS 1000u
+/* Outcomes sent and waiting for the client's acknowledgement. */
+#define MAX_UNCONFIRMED 4096u
+
+/* A notice sent on a session; acknowledged in the store once delivered. */
+struct unconfirmed {
+    uint64_t player_id;
+    uint64_t serial;
+    uint32_t trade_id;
+};
 
 enum mirror_state {
     MIRROR_LOADING = 1, /* load submitted; not yet in the trade manager */
@@ -31,8 +40,7 @@ struct mirror {
 struct tw_trading {
     struct tw_store *store; /* NULL once drained */
     struct tw_trade_mgr *trades;
-    tw_trading_send_fn send;
-    void *send_ctx;
+    struct tw_trading_io io;
     uint64_t now_ms;
     uint64_t next_cookie;
     /* The trade whose store outcome is being applied, else 0. */
@@ -44,6 +52,9 @@ struct tw_trading {
     uint32_t free_count;
     uint32_t *index; /* open addressing: slot + 1, 0 when empty */
     uint32_t index_mask;
+
+    struct unconfirmed *unconfirmed;
+    uint32_t unconfirmed_count;
 
     struct tw_trading_stats stats;
     struct tw_ratelimit warn_log;
@@ -141,16 +152,17 @@ static uint32_t item_count(void *ctx, uint64_t player_id)
     return m && m->state == MIRROR_READY ? m->inv.count : 0;
 }
 
-static bool send_msg(struct tw_trading *t, uint64_t to, const uint8_t *buf,
-                     int len)
+/* Returns the serial of the session that got the message, or 0. */
+static uint64_t send_msg(struct tw_trading *t, uint64_t to,
+                         const uint8_t *buf, int len)
 {
     if (len <= 0) {
         TW_LOG(TW_ERROR, "trade", TW_NO_PEER,
                "cannot encode a message for player %llu",
                (unsigned long long)to);
-        return false;
+        return 0;
     }
-    return t->send(t->send_ctx, to, buf, (size_t)len);
+    return t->io.send(t->io.ctx, to, buf, (size_t)len);
 }
 
 static void send_inventory(struct tw_trading *t, const struct mirror *m)
@@ -160,8 +172,8 @@ static void send_inventory(struct tw_trading *t, const struct mirror *m)
              tw_encode_inventory(&m->inv, buf, sizeof buf));
 }
 
-static bool send_result(struct tw_trading *t, uint64_t to,
-                        const struct tw_msg_trade_result *r)
+static uint64_t send_result(struct tw_trading *t, uint64_t to,
+                            const struct tw_msg_trade_result *r)
 {
     uint8_t buf[32];
     return send_msg(t, to, buf, tw_encode_trade_result(r, buf, sizeof buf));
@@ -176,6 +188,35 @@ static void ack_notice(struct tw_trading *t, uint64_t player_id,
         /* The player sees the outcome once more at the next login. */
         t->stats.notice_acks_lost++;
     }
+}
+
+/* The notice goes once the client acknowledges the message that carried
+ * it; until then a lost session must leave it for the next login. */
+static void ack_when_delivered(struct tw_trading *t, uint64_t player_id,
+                               uint32_t trade_id, uint64_t serial)
+{
+    if (t->unconfirmed_count == MAX_UNCONFIRMED) {
+        t->stats.notice_acks_lost++; /* kept: shown again at next login */
+        return;
+    }
+    t->unconfirmed[t->unconfirmed_count++] = (struct unconfirmed){
+        .player_id = player_id, .serial = serial, .trade_id = trade_id};
+}
+
+static void ack_delivered(struct tw_trading *t)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < t->unconfirmed_count; i++) {
+        struct unconfirmed *u = &t->unconfirmed[i];
+        int d = t->io.delivered(t->io.ctx, u->player_id, u->serial);
+        if (d > 0)
+            ack_notice(t, u->player_id, u->trade_id);
+        else if (d < 0)
+            t->stats.deliveries_lost++;
+        else
+            t->unconfirmed[kept++] = *u;
+    }
+    t->unconfirmed_count = kept;
 }
 
 static void submit_commit(struct tw_trading *t,
@@ -211,11 +252,12 @@ static void on_trade_event(void *ctx, const struct tw_trade_event *ev)
         send_msg(t, ev->to, buf,
                  tw_encode_trade_update(&ev->update, buf, sizeof buf));
         break;
-    case TW_TRADE_EV_RESULT:
-        if (send_result(t, ev->to, &ev->result) &&
-            ev->result.trade_id == t->applying_trade)
-            ack_notice(t, ev->to, ev->result.trade_id);
+    case TW_TRADE_EV_RESULT: {
+        uint64_t serial = send_result(t, ev->to, &ev->result);
+        if (serial && ev->result.trade_id == t->applying_trade)
+            ack_when_delivered(t, ev->to, ev->result.trade_id, serial);
         break;
+    }
     case TW_TRADE_EV_COMMIT:
         submit_commit(t, &ev->update);
         break;
@@ -277,14 +319,14 @@ static void on_load(struct tw_trading *t, const struct tw_store_result *r)
             .status = n->status,
             .reason = n->reason,
         };
-        if (!send_result(t, m->player_id, &res))
-            return; /* gone again; the next login gets the rest */
+        uint64_t serial = send_result(t, m->player_id, &res);
+        if (!serial)
+            return; /* gone again; the next login gets them */
         t->stats.notices_sent++;
-        ack_notice(t, m->player_id, n->trade_id);
+        ack_when_delivered(t, m->player_id, n->trade_id, serial);
     }
-    /* A full batch may hide more; the acks run first, so reload. */
-    if (r->notice_count == TW_STORE_MAX_NOTICES)
-        submit_load(t, m);
+    /* NOTE: more than TW_STORE_MAX_NOTICES waiting: the rest come with
+     * the next login, as a reload now would return the same batch. */
 }
 
 /*
@@ -362,9 +404,9 @@ static void on_store_done(void *ctx, const struct tw_store_result *r)
     }
 }
 
-int tw_trading_create(const struct tw_config *cfg, tw_trading_send_fn send,
-                      void *send_ctx, struct tw_trading **out, char *err,
-                      size_t errlen)
+int tw_trading_create(const struct tw_config *cfg,
+                      const struct tw_trading_io *io, struct tw_trading **out,
+                      char *err, size_t errlen)
 {
     *out = NULL;
     struct tw_trading *t = calloc(1, sizeof *t);
@@ -377,8 +419,10 @@ int tw_trading_create(const struct tw_config *cfg, tw_trading_send_fn send,
         t->mirrors = calloc(n, sizeof *t->mirrors);
         t->free_slots = calloc(n, sizeof *t->free_slots);
         t->index = calloc(index_size, sizeof *t->index);
+        t->unconfirmed = calloc(MAX_UNCONFIRMED, sizeof *t->unconfirmed);
     }
-    if (!t || !t->mirrors || !t->free_slots || !t->index) {
+    if (!t || !t->mirrors || !t->free_slots || !t->index ||
+        !t->unconfirmed) {
         snprintf(err, errlen, "out of memory");
         tw_trading_destroy(t);
         return -1;
@@ -387,8 +431,7 @@ int tw_trading_create(const struct tw_config *cfg, tw_trading_send_fn send,
     for (uint32_t i = 0; i < n; i++)
         t->free_slots[i] = n - 1 - i;
     t->free_count = n;
-    t->send = send;
-    t->send_ctx = send_ctx;
+    t->io = *io;
     t->now_ms = tw_clock_mono_ns() / 1000000u;
     tw_ratelimit_init(&t->warn_log, 2.0, 10.0);
 
@@ -445,6 +488,7 @@ void tw_trading_destroy(struct tw_trading *t)
     free(t->mirrors);
     free(t->free_slots);
     free(t->index);
+    free(t->unconfirmed);
     free(t);
 }
 
@@ -463,6 +507,7 @@ void tw_trading_tick(struct tw_trading *t, uint64_t now_ms)
 {
     t->now_ms = now_ms;
     tw_trade_tick(t->trades, now_ms);
+    ack_delivered(t);
     for (uint32_t i = 0; i < t->capacity; i++) {
         struct mirror *m = &t->mirrors[i];
         if (m->player_id && m->state == MIRROR_RETRY &&
@@ -476,14 +521,18 @@ void tw_trading_player_joined(struct tw_trading *t, uint64_t player_id,
 {
     struct mirror *m = find(t, player_id);
     if (m && m->state == MIRROR_READY) {
-        /* Same player on a new session: resend what the old one had. */
-        send_inventory(t, m);
+        /*
+         * Same player on a new session: resend the trade in progress, and
+         * reload for INVENTORY and the notices the old session may not
+         * have received.
+         */
         struct tw_msg_trade_update u;
         uint32_t trade = tw_trade_of(t->trades, player_id);
         uint8_t buf[TW_MAX_PAYLOAD];
         if (trade && tw_trade_get(t->trades, trade, &u))
             send_msg(t, player_id, buf,
                      tw_encode_trade_update(&u, buf, sizeof buf));
+        submit_load(t, m);
         return;
     }
     if (!m) {

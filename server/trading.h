@@ -4,6 +4,10 @@
  * every loaded player's inventory, decodes the trade messages, answers
  * them, forwards trade events and applies the store's completions.
  *
+ * A trade's outcome stays in the store as a notice until the client has
+ * acknowledged (at the ENet level) the message that carried it; a session
+ * that ends first leaves the notice for the next login.
+ *
  * Runs on the tick thread and never waits on disk: loads and commits go
  * to the store thread, and their completions arrive through tw_trading_poll
  * when tw_trading_fd is readable. A player can trade once the load of
@@ -28,17 +32,33 @@
 struct tw_trading;
 
 /*
- * Queues msg as a reliable message to player_id's session. Returns true
- * when the player has an active session and the message was queued.
+ * Queues msg as a reliable message to player_id's session. Returns a
+ * nonzero serial naming that session, or 0 when the player has no active
+ * session or the message could not be queued.
  */
-typedef bool (*tw_trading_send_fn)(void *ctx, uint64_t player_id,
-                                   const uint8_t *msg, size_t len);
+typedef uint64_t (*tw_trading_send_fn)(void *ctx, uint64_t player_id,
+                                       const uint8_t *msg, size_t len);
+
+/*
+ * Returns 1 when session `serial` of player_id has had every reliable
+ * message queued so far acknowledged by the client, 0 while some are in
+ * flight, -1 when that session is no longer the player's or has ended.
+ */
+typedef int (*tw_trading_delivered_fn)(void *ctx, uint64_t player_id,
+                                       uint64_t serial);
+
+struct tw_trading_io {
+    tw_trading_send_fn send;
+    tw_trading_delivered_fn delivered;
+    void *ctx;
+};
 
 struct tw_trading_stats {
     struct tw_trade_stats trade;
     struct tw_store_stats store;
     uint64_t loads, load_failures;
     uint64_t notices_sent, notice_acks_lost;
+    uint64_t deliveries_lost; /* outcome sent, session ended unacknowledged */
     uint64_t commit_submit_failures;
 };
 
@@ -47,9 +67,10 @@ struct tw_trading_stats {
  * loop) and creates the trade manager for up to cfg->match.max_players
  * players. Returns TW_OK, or -1 with a one-line message in err.
  */
-int tw_trading_create(const struct tw_config *cfg, tw_trading_send_fn send,
-                      void *send_ctx, struct tw_trading **out, char *err,
-                      size_t errlen) __attribute__((warn_unused_result));
+int tw_trading_create(const struct tw_config *cfg,
+                      const struct tw_trading_io *io, struct tw_trading **out,
+                      char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * Stops the store: every queued request finishes and its completion is
@@ -68,7 +89,7 @@ int tw_trading_fd(const struct tw_trading *t);
 /* Applies every store completion ready now. Never blocks. */
 void tw_trading_poll(struct tw_trading *t);
 
-/* Once per tick: trade timeouts and load retries. */
+/* Once per tick: trade timeouts, load retries, delivered notices. */
 void tw_trading_tick(struct tw_trading *t, uint64_t now_ms);
 
 /*
