@@ -1,9 +1,9 @@
 /*
  * tw-trade-probe: scripted trading players for the trade tests. Each
- * player has its own ENet host (so a relay maps it separately), logs in
- * with a token minted from the match key and follows one scenario; the
- * probe prints what it observed as one JSON object on standard output and
- * the Python test checks it against the store.
+ * player has its own ENet host, so a relay maps it separately, and logs in
+ * with a token minted from the match key. The probe follows one scenario
+ * and prints what it observed as one JSON object on standard output. The
+ * Python test checks that against the store.
  *
  * Scenarios:
  *   contend      players base, base+1, base+2 (X, Y, Z): X asks Y and Z
@@ -111,8 +111,6 @@ static void service_one(struct player *pl)
             enet_packet_destroy(ev.packet);
         } else if (ev.type == ENET_EVENT_TYPE_DISCONNECT) {
             pl->gone = true;
-        } else if (ev.type == ENET_EVENT_TYPE_CONNECT) {
-            /* login is sent by connect() */
         }
     }
 }
@@ -375,7 +373,7 @@ static void run_contend(struct probe *pr)
         answer(pr, z, (send_confirm(z, trade, version), flush(z),
                        z->next_request));
     cJSON_AddItemToObject(pr->out, "confirm_by_outsider", result_json(&oz));
-    /* A confirm with Y's player id appended is malformed: no answer. */
+    /* A confirm with Y's player id appended is too long: no answer. */
     {
         struct tw_msg_trade_confirm m = {.request_id = ++x->next_request,
                                          .trade_id = trade,
