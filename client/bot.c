@@ -60,6 +60,11 @@ static void send_sealed(struct tw_bot *b, uint8_t channel, const uint8_t *plain,
         enet_packet_destroy(packet);
 }
 
+void tw_bot_send_reliable(struct tw_bot *b, const uint8_t *plain, int len)
+{
+    send_sealed(b, TW_CH_RELIABLE, plain, len, ENET_PACKET_FLAG_RELIABLE);
+}
+
 static void on_connected(struct tw_bot *b)
 {
     struct tw_msg_login login;
@@ -286,7 +291,8 @@ static void on_receive(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
         break;
     }
     default:
-        bot_error(b, "unexpected message", TW_DROP_UNKNOWN_ID);
+        if (!tw_trader_on_message(b, plain, (size_t)n, now))
+            bot_error(b, "unexpected message", TW_DROP_UNKNOWN_ID);
         break;
     }
 }
@@ -315,6 +321,7 @@ void tw_bot_on_event(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
         }
         b->state = TW_BOT_GONE;
         b->peer = NULL;
+        tw_trader_on_disconnect(&b->trade);
         tw_cipher_wipe(&b->tx);
         tw_cipher_wipe(&b->rx);
         break;
@@ -373,6 +380,19 @@ void tw_bot_tick(struct tw_bot *b, uint64_t now, uint32_t tick_hz,
         b->n.pings_sent++;
         tw_hist_add(&cs->rtt_ms, b->peer->roundTripTime);
     }
+    tw_trader_tick(b, now);
+}
+
+void tw_bot_prepare_reconnect(struct tw_bot *b)
+{
+    b->state = TW_BOT_IDLE;
+    b->peer = NULL;
+    b->have_snapshot = false;
+    b->next_event_seq = 1;
+    b->disconnect_reason = 0;
+    b->timed_out = false;
+    /* A new server counts pings from the new login. */
+    b->n.pings_sent = 0;
 }
 
 void tw_bot_leave(struct tw_bot *b, uint64_t now)

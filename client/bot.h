@@ -11,6 +11,7 @@
 #include "sim.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "trader.h"
 
 #include <enet/enet.h>
 #include <stdbool.h>
@@ -71,6 +72,12 @@ struct tw_bot {
     bool logged_in_once;
     bool timed_out;
     struct tw_bot_counters n;
+
+    struct tw_trader trade;
+    /* --reconnect: sessions started again after an unexpected loss. */
+    uint32_t reconnects;
+    uint64_t reconnect_at_ns;
+    uint32_t backoff_ms;
 };
 
 /* Aggregated measurements of the whole crowd. */
@@ -98,6 +105,15 @@ void tw_bot_on_event(struct tw_bot *b, const ENetEvent *ev, uint64_t now,
 /* Sends this tick's input, and a reliable ping once a second. */
 void tw_bot_tick(struct tw_bot *b, uint64_t now, uint32_t tick_hz,
                  struct tw_crowd_stats *cs);
+
+/* Seals plain for this bot's session and queues it reliably. */
+void tw_bot_send_reliable(struct tw_bot *b, const uint8_t *plain, int len);
+
+/*
+ * Resets what belongs to one session (snapshot and event sequence, keys)
+ * so that tw_bot_connect can start a new one; counters are kept.
+ */
+void tw_bot_prepare_reconnect(struct tw_bot *b);
 
 /* Starts a graceful leave: queued data is delivered before the disconnect. */
 void tw_bot_leave(struct tw_bot *b, uint64_t now);

@@ -19,6 +19,13 @@
 #include <time.h>
 
 #define LEAVE_GRACE_NS (1500ull * 1000000ull)
+/* How long a leaving bot may wait for its trade to settle. */
+#define SETTLE_GRACE_NS (1000ull * 1000000ull)
+#define RECONNECT_BACKOFF_MIN_MS 250u
+#define RECONNECT_BACKOFF_MAX_MS 4000u
+/* ENet peer timeouts with --reconnect, so a dead server is noticed soon. */
+#define RECONNECT_TIMEOUT_MIN_MS 1000u
+#define RECONNECT_TIMEOUT_MAX_MS 2500u
 #define PROGRESS_NS 1000000000ull
 
 struct options {
@@ -34,6 +41,10 @@ struct options {
     uint32_t tick_hz;
     uint32_t connect_burst;
     uint32_t token_ttl_s;
+    double trade_rate;
+    uint32_t trade_retry_ms;
+    uint32_t trade_duplicate;
+    int reconnect;
     int quiet;
     int verbose;
 };
@@ -71,6 +82,16 @@ static void usage(FILE *out)
         "      --tick-hz HZ         input rate until the server tells its own\n"
         "                           (default 30)\n"
         "      --connect-burst N    connection attempts in flight (default 8)\n"
+        "      --trade-rate R       trades each bot starts per minute, with\n"
+        "                           random other bots of this crowd and\n"
+        "                           random items (default 0: no trades)\n"
+        "      --trade-retry-ms MS  resend a trade request unanswered for\n"
+        "                           this long, same request id (default 1000)\n"
+        "      --trade-duplicate P  test: send P percent of trade requests twice\n"
+        "                           at once, as a retry after a lost answer\n"
+        "      --reconnect          a bot that loses its server (timeout,\n"
+        "                           shutdown, restart) reconnects with a new\n"
+        "                           token and backoff; needs --key\n"
         "  -q, --quiet              no progress line\n"
         "  -v, --verbose            debug logging\n"
         "  -h, --help               show this help\n"
@@ -106,6 +127,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"token-ttl", required_argument, NULL, 'T'},
         {"tick-hz", required_argument, NULL, 'z'},
         {"connect-burst", required_argument, NULL, 'b'},
+        {"trade-rate", required_argument, NULL, 'R'},
+        {"trade-retry-ms", required_argument, NULL, 'Y'},
+        {"reconnect", no_argument, NULL, 'C'},
+        {"trade-duplicate", required_argument, NULL, 'D'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -113,7 +138,8 @@ static int parse_options(int argc, char **argv, struct options *o)
     };
     *o = (struct options){.bots = 1, .duration_s = 10, .seed = 1,
                           .match_id = 1, .player_base = 1000, .tick_hz = 30,
-                          .connect_burst = 8, .token_ttl_s = 3600};
+                          .connect_burst = 8, .token_ttl_s = 3600,
+                          .trade_retry_ms = 1000};
     int opt;
     uint64_t v;
     while ((opt = getopt_long(argc, argv, "s:n:d:r:k:t:qvh", options, NULL)) !=
@@ -165,6 +191,25 @@ static int parse_options(int argc, char **argv, struct options *o)
                 bad = "--connect-burst must be 1..4095";
             o->connect_burst = (uint32_t)v;
             break;
+        case 'R': {
+            char *end;
+            o->trade_rate = strtod(optarg, &end);
+            if (*end || end == optarg || !(o->trade_rate >= 0) ||
+                o->trade_rate > 6000)
+                bad = "--trade-rate must be 0..6000 per minute";
+            break;
+        }
+        case 'Y':
+            if (parse_u64(optarg, 600000, &v) || v < 10)
+                bad = "--trade-retry-ms must be 10..600000";
+            o->trade_retry_ms = (uint32_t)v;
+            break;
+        case 'C': o->reconnect = 1; break;
+        case 'D':
+            if (parse_u64(optarg, 100, &v))
+                bad = "--trade-duplicate must be 0..100";
+            o->trade_duplicate = (uint32_t)v;
+            break;
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
@@ -184,6 +229,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         problem = "give exactly one of --key FILE or --token FILE";
     else if (o->token_path && o->bots != 1)
         problem = "--token serves one bot; use --key for a crowd";
+    else if (o->reconnect && !o->key_path)
+        problem = "--reconnect mints new tokens, so it needs --key";
     if (problem) {
         fprintf(stderr, "tickwire-client: %s\n", problem);
         usage(stderr);
@@ -206,7 +253,18 @@ static int parse_address(const char *text, ENetAddress *out)
     return enet_address_set_host_ip(out, host);
 }
 
-static int load_tokens(const struct options *o, struct tw_bot *bots)
+static int mint_token(const struct options *o, const uint8_t *key,
+                      uint32_t i, struct tw_token *out)
+{
+    char name[TW_NAME_MAX + 1];
+    snprintf(name, sizeof name, "bot-%u", i);
+    return tw_token_issue(key, o->player_base + i, name, o->match_id,
+                          tw_clock_unix_s(), o->token_ttl_s, out);
+}
+
+/* With --key, the key stays in key[] for --reconnect; the caller wipes it. */
+static int load_tokens(const struct options *o, struct tw_bot *bots,
+                       uint8_t *key)
 {
     char err[256];
     if (o->token_path) {
@@ -231,20 +289,13 @@ static int load_tokens(const struct options *o, struct tw_bot *bots)
         return 0;
     }
 
-    uint8_t key[TW_KEY_BYTES];
     if (tw_key_load(o->key_path, key, err, sizeof err) != TW_OK) {
         fprintf(stderr, "tickwire-client: %s\n", err);
         return -1;
     }
-    uint64_t now = tw_clock_unix_s();
     int rc = 0;
-    for (uint32_t i = 0; i < o->bots && rc == 0; i++) {
-        char name[TW_NAME_MAX + 1];
-        snprintf(name, sizeof name, "bot-%u", i);
-        rc = tw_token_issue(key, o->player_base + i, name, o->match_id, now,
-                            o->token_ttl_s, &bots[i].token);
-    }
-    sodium_memzero(key, sizeof key);
+    for (uint32_t i = 0; i < o->bots && rc == 0; i++)
+        rc = mint_token(o, key, i, &bots[i].token);
     if (rc != TW_OK)
         fprintf(stderr, "tickwire-client: cannot mint tokens\n");
     return rc;
@@ -261,6 +312,9 @@ struct crowd {
     uint32_t tick_hz;
     uint64_t start_ns;
     struct tw_timeline timeline;
+    uint8_t key[TW_KEY_BYTES];
+    struct tw_trader_config trade;
+    uint64_t rng;
 };
 
 static void service(struct crowd *c)
@@ -288,6 +342,85 @@ static bool in_flight(const struct tw_bot *b)
     return b->state == TW_BOT_CONNECTING || b->state == TW_BOT_LOGGING_IN;
 }
 
+/* Counts connection attempts in flight, skipping the settled bots. */
+static uint32_t connecting(struct crowd *c)
+{
+    while (c->first_in_flight < c->next_to_connect &&
+           !in_flight(&c->bots[c->first_in_flight]))
+        c->first_in_flight++;
+    uint32_t n = 0;
+    for (uint32_t i = c->first_in_flight; i < c->next_to_connect; i++)
+        if (in_flight(&c->bots[i]))
+            n++;
+    return n;
+}
+
+static void start_connection(struct crowd *c, struct tw_bot *b)
+{
+    if (tw_bot_connect(b, c->host, &c->server) != 0) {
+        b->state = TW_BOT_GONE;
+        b->n.errors++;
+        return;
+    }
+    uint32_t index = (uint32_t)(b - c->bots);
+    if (index < c->first_in_flight)
+        c->first_in_flight = index; /* a reconnect: in flight again */
+    if (c->opt.reconnect)
+        enet_peer_timeout(b->peer, 0, RECONNECT_TIMEOUT_MIN_MS,
+                          RECONNECT_TIMEOUT_MAX_MS);
+}
+
+/* Reasons a restarted or busy server gives that a new token can fix. */
+static bool retryable(uint32_t reason)
+{
+    return reason == TW_REASON_SHUTDOWN || reason == TW_REASON_SERVER_FULL ||
+           reason == TW_REASON_TOO_MANY_FROM_IP ||
+           reason == TW_REASON_TOKEN_PREDATES_SERVER;
+}
+
+/*
+ * --reconnect: a bot whose server went away (timed out or shut down)
+ * connects again after a growing, jittered backoff with a fresh token.
+ * Reconnects share connect_burst with first connections.
+ */
+static void reconnect_lost(struct crowd *c, uint64_t now)
+{
+    if (!c->opt.reconnect)
+        return;
+    uint32_t in_flight_now = connecting(c);
+    for (uint32_t i = 0; i < c->next_to_connect; i++) {
+        struct tw_bot *b = &c->bots[i];
+        if (b->state == TW_BOT_PLAYING)
+            b->backoff_ms = 0;
+        if (b->state != TW_BOT_GONE || !b->logged_in_once ||
+            !(b->timed_out || retryable(b->disconnect_reason)))
+            continue;
+        if (b->reconnect_at_ns == 0) {
+            uint32_t ms = b->backoff_ms ? b->backoff_ms * 2
+                                        : RECONNECT_BACKOFF_MIN_MS;
+            b->backoff_ms = ms < RECONNECT_BACKOFF_MAX_MS
+                                ? ms : RECONNECT_BACKOFF_MAX_MS;
+            c->rng = c->rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t jitter = (c->rng >> 33) % (b->backoff_ms / 2 + 1);
+            b->reconnect_at_ns =
+                now + (b->backoff_ms / 2 + jitter) * 1000000ull;
+            continue;
+        }
+        if (now < b->reconnect_at_ns ||
+            in_flight_now >= c->opt.connect_burst)
+            continue;
+        b->reconnect_at_ns = 0;
+        if (mint_token(&c->opt, c->key, i, &b->token) != TW_OK) {
+            b->n.errors++;
+            continue;
+        }
+        tw_bot_prepare_reconnect(b);
+        b->reconnects++;
+        start_connection(c, b);
+        in_flight_now++;
+    }
+}
+
 /*
  * Starts new connections while fewer than connect_burst are in flight.
  * Bots below first_in_flight have all settled, so the scan covers only
@@ -295,21 +428,10 @@ static bool in_flight(const struct tw_bot *b)
  */
 static void connect_more(struct crowd *c)
 {
-    while (c->first_in_flight < c->next_to_connect &&
-           !in_flight(&c->bots[c->first_in_flight]))
-        c->first_in_flight++;
-    uint32_t in_flight_now = 0;
-    for (uint32_t i = c->first_in_flight; i < c->next_to_connect; i++)
-        if (in_flight(&c->bots[i]))
-            in_flight_now++;
+    uint32_t in_flight_now = connecting(c);
     while (in_flight_now < c->opt.connect_burst &&
            c->next_to_connect < c->opt.bots) {
-        struct tw_bot *b = &c->bots[c->next_to_connect++];
-        if (tw_bot_connect(b, c->host, &c->server) != 0) {
-            b->state = TW_BOT_GONE;
-            b->n.errors++;
-            continue;
-        }
+        start_connection(c, &c->bots[c->next_to_connect++]);
         in_flight_now++;
     }
 }
@@ -342,7 +464,7 @@ static bool all_gone(const struct crowd *c)
     if (c->next_to_connect < c->opt.bots)
         return false;
     for (uint32_t i = 0; i < c->opt.bots; i++)
-        if (c->bots[i].state != TW_BOT_GONE)
+        if (c->bots[i].state != TW_BOT_GONE || c->bots[i].reconnect_at_ns)
             return false;
     return true;
 }
@@ -362,6 +484,7 @@ static void play(struct crowd *c)
         if (tw_ticker_due(&ticker, now, 5)) {
             service(c);
             connect_more(c);
+            reconnect_lost(c, now);
             for (uint32_t i = 0; i < c->next_to_connect; i++)
                 tw_bot_tick(&c->bots[i], now, c->tick_hz, &c->stats);
             enet_host_flush(c->host);
@@ -383,8 +506,41 @@ static void play(struct crowd *c)
     }
 }
 
+/*
+ * Lets every bot finish its trade: no new ones start, open ones are
+ * cancelled, and committing ones wait for their result, up to a grace.
+ */
+static void settle_trades(struct crowd *c)
+{
+    uint64_t now = tw_clock_mono_ns();
+    uint64_t until = now + SETTLE_GRACE_NS;
+    for (uint32_t i = 0; i < c->next_to_connect; i++)
+        tw_trader_quiesce(&c->bots[i].trade);
+    while (now < until) {
+        bool busy = false;
+        for (uint32_t i = 0; i < c->next_to_connect; i++) {
+            struct tw_bot *b = &c->bots[i];
+            if (b->state == TW_BOT_PLAYING && !tw_trader_idle(&b->trade)) {
+                busy = true;
+                tw_trader_tick(b, now);
+            }
+        }
+        if (!busy)
+            break;
+        enet_host_flush(c->host);
+        wait_until(c, now + 5000000u);
+        service(c);
+        now = tw_clock_mono_ns();
+    }
+}
+
+/*
+ * Leaves gracefully: ENet delivers every queued reliable message and has
+ * it acknowledged before the disconnect goes out.
+ */
 static void leave(struct crowd *c)
 {
+    settle_trades(c);
     uint64_t now = tw_clock_mono_ns();
     for (uint32_t i = 0; i < c->next_to_connect; i++)
         tw_bot_leave(&c->bots[i], now);
@@ -420,10 +576,20 @@ int main(int argc, char **argv)
         return 2;
     }
     c.bots = calloc(c.opt.bots, sizeof *c.bots);
-    if (!c.bots || load_tokens(&c.opt, c.bots) != 0)
+    if (!c.bots || load_tokens(&c.opt, c.bots, c.key) != 0)
         return 1;
-    for (uint32_t i = 0; i < c.opt.bots; i++)
+    c.trade = (struct tw_trader_config){.rate_per_min = c.opt.trade_rate,
+                                        .player_base = c.opt.player_base,
+                                        .bots = c.opt.bots,
+                                        .retry_ms = c.opt.trade_retry_ms,
+                                        .duplicate_percent =
+                                            c.opt.trade_duplicate};
+    c.rng = c.opt.seed;
+    for (uint32_t i = 0; i < c.opt.bots; i++) {
         tw_bot_init(&c.bots[i], i, c.opt.seed);
+        tw_trader_init(&c.bots[i].trade, &c.trade, c.bots[i].token.player_id,
+                       c.opt.seed);
+    }
 
     c.host = enet_host_create(NULL, c.opt.bots, TW_CHANNEL_COUNT, 0, 0);
     if (!c.host) {
@@ -445,19 +611,28 @@ int main(int argc, char **argv)
     compute(&c, &r);
     tw_report_summary(stdout, &r);
     int rc = 0;
+    struct tw_report_input in = {.bots = c.bots, .bot_count = c.opt.bots};
+    if (tw_report_collect(&in, &r) != 0) {
+        fprintf(stderr, "tickwire-client: out of memory\n");
+        rc = 1;
+    }
     if (c.opt.report_path && tw_report_write_json(c.opt.report_path, &r, &c.timeline) != 0) {
         fprintf(stderr, "tickwire-client: cannot write report %s: %s\n",
                 c.opt.report_path, strerror(errno));
         rc = 1;
     }
-    if (r.logged_in != r.bots || r.errors || r.timeouts)
+    if (r.logged_in != r.bots || r.errors || r.timeouts ||
+        r.trades.answer_mismatches)
         rc = 1;
 
     for (uint32_t i = 0; i < c.opt.bots; i++) {
         tw_cipher_wipe(&c.bots[i].tx);
         tw_cipher_wipe(&c.bots[i].rx);
         sodium_memzero(&c.bots[i].token, sizeof c.bots[i].token);
+        tw_trader_free(&c.bots[i].trade);
     }
+    sodium_memzero(c.key, sizeof c.key);
+    tw_report_free(&r);
     enet_host_destroy(c.host);
     enet_deinitialize();
     tw_timeline_free(&c.timeline);

@@ -10,6 +10,65 @@ static double ms_of_us(uint64_t us)
     return (double)us / 1000.0;
 }
 
+static void add_trades(struct tw_trader_counters *sum,
+                       const struct tw_trader_counters *n)
+{
+    sum->started += n->started;
+    sum->done += n->done;
+    for (unsigned i = 0; i < TW_TRADE_R_COUNT; i++) {
+        sum->refused[i] += n->refused[i];
+        sum->failed[i] += n->failed[i];
+    }
+    sum->retries += n->retries;
+    sum->duplicates += n->duplicates;
+    sum->repeat_answers += n->repeat_answers;
+    sum->answer_mismatches += n->answer_mismatches;
+    sum->gave_up += n->gave_up;
+    sum->unresolved += n->unresolved;
+}
+
+static int compare_ids(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+int tw_report_collect(const struct tw_report_input *in, struct tw_report *r)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < in->bot_count; i++)
+        total += in->bots[i].trade.done_count;
+    free(r->trade_ids);
+    r->trade_ids = NULL;
+    r->trade_id_count = 0;
+    if (total == 0)
+        return 0;
+    uint32_t *ids = malloc(total * sizeof *ids);
+    if (!ids)
+        return -1;
+    size_t n = 0;
+    for (uint32_t i = 0; i < in->bot_count; i++) {
+        const struct tw_trader *t = &in->bots[i].trade;
+        memcpy(ids + n, t->done_ids, t->done_count * sizeof *ids);
+        n += t->done_count;
+    }
+    qsort(ids, n, sizeof *ids, compare_ids);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || ids[kept - 1] != ids[i])
+            ids[kept++] = ids[i];
+    r->trade_ids = ids;
+    r->trade_id_count = kept;
+    return 0;
+}
+
+void tw_report_free(struct tw_report *r)
+{
+    free(r->trade_ids);
+    r->trade_ids = NULL;
+    r->trade_id_count = 0;
+}
+
 void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
 {
     memset(r, 0, sizeof *r);
@@ -32,6 +91,8 @@ void tw_report_compute(const struct tw_report_input *in, struct tw_report *r)
         r->event_out_of_order += b->n.event_out_of_order;
         snapshots += b->n.snapshots;
         missed += b->n.snapshots_missed;
+        r->reconnects += b->reconnects;
+        add_trades(&r->trades, &b->trade.n);
         if (b->state == TW_BOT_GONE && b->logged_in_once) {
             if (b->timed_out)
                 r->timeouts++;
@@ -108,7 +169,56 @@ void tw_report_summary(FILE *out, const struct tw_report *r)
         if (r->disconnects[i])
             fprintf(out, "%-28s %llu (%s)\n", "disconnected by server",
                     (unsigned long long)r->disconnects[i], tw_reason_name(i));
+    if (r->reconnects)
+        fprintf(out, "%-28s %llu\n", "reconnects",
+                (unsigned long long)r->reconnects);
+    const struct tw_trader_counters *t = &r->trades;
+    uint64_t refused = 0, failed = 0;
+    for (unsigned i = 0; i < TW_TRADE_R_COUNT; i++) {
+        refused += t->refused[i];
+        failed += t->failed[i];
+    }
+    if (t->started || refused)
+        fprintf(out, "%-28s %llu started, %llu seen done by bots, "
+                "%llu failed, %llu requests refused, %llu retries\n",
+                "trades", (unsigned long long)t->started,
+                (unsigned long long)t->done, (unsigned long long)failed,
+                (unsigned long long)refused,
+                (unsigned long long)t->retries);
     fprintf(out, "%-28s %llu\n", "errors", (unsigned long long)r->errors);
+}
+
+static cJSON *reasons_json(const uint64_t *counts)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (unsigned i = 0; i < TW_TRADE_R_COUNT; i++)
+        if (counts[i])
+            cJSON_AddNumberToObject(o, tw_trade_reason_name(i),
+                                    (double)counts[i]);
+    return o;
+}
+
+static cJSON *trades_json(const struct tw_report *r)
+{
+    const struct tw_trader_counters *t = &r->trades;
+    cJSON *o = cJSON_CreateObject();
+    /* Each committed trade once, however many of its parties saw it. */
+    cJSON_AddNumberToObject(o, "done", (double)r->trade_id_count);
+    cJSON_AddNumberToObject(o, "done_by_bots", (double)t->done);
+    cJSON_AddNumberToObject(o, "started", (double)t->started);
+    cJSON_AddItemToObject(o, "refused", reasons_json(t->refused));
+    cJSON_AddItemToObject(o, "failed", reasons_json(t->failed));
+    cJSON_AddNumberToObject(o, "retries", (double)t->retries);
+    cJSON_AddNumberToObject(o, "duplicates", (double)t->duplicates);
+    cJSON_AddNumberToObject(o, "repeat_answers", (double)t->repeat_answers);
+    cJSON_AddNumberToObject(o, "answer_mismatches",
+                            (double)t->answer_mismatches);
+    cJSON_AddNumberToObject(o, "gave_up", (double)t->gave_up);
+    cJSON_AddNumberToObject(o, "unresolved", (double)t->unresolved);
+    cJSON *ids = cJSON_AddArrayToObject(o, "done_ids");
+    for (size_t i = 0; i < r->trade_id_count; i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber(r->trade_ids[i]));
+    return o;
 }
 
 static cJSON *percentiles(double p50, double p99)
@@ -231,6 +341,8 @@ int tw_report_write_json(const char *path, const struct tw_report *r,
         if (r->disconnects[i])
             cJSON_AddNumberToObject(disconnects, tw_reason_name(i),
                                     (double)r->disconnects[i]);
+    cJSON_AddNumberToObject(root, "reconnects", (double)r->reconnects);
+    cJSON_AddItemToObject(root, "trades", trades_json(r));
 
     if (tl)
         cJSON_AddItemToObject(root, "timeline", timeline_json(tl));

@@ -30,9 +30,25 @@ struct tw_report {
     uint64_t errors, timeouts, corrections;
     uint64_t event_gaps, event_duplicates, event_out_of_order;
     uint64_t disconnects[TW_REASON_COUNT];
+    uint64_t reconnects;
+
+    /* Trades, summed over the bots (see struct tw_trader_counters). */
+    struct tw_trader_counters trades;
+    /* Distinct committed trade ids, sorted; see tw_report_collect. */
+    uint32_t *trade_ids;
+    size_t trade_id_count;
 };
 
 void tw_report_compute(const struct tw_report_input *in, struct tw_report *r);
+
+/*
+ * Fills r->trade_ids with the union of the trade ids the bots saw
+ * committed, for the JSON report. Release it with tw_report_free.
+ * Returns 0, or -1 when out of memory.
+ */
+int tw_report_collect(const struct tw_report_input *in, struct tw_report *r)
+    __attribute__((warn_unused_result));
+void tw_report_free(struct tw_report *r);
 
 /* Writes one progress line, e.g. for stderr once a second. */
 void tw_report_progress(FILE *out, const struct tw_report *r, double elapsed_s);

@@ -11,6 +11,7 @@
 #include "publish.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "trading.h"
 
 #include <enet/enet.h>
 #include <errno.h>
@@ -82,6 +83,9 @@ struct tw_server {
 
     uint64_t start_unix; /* wall clock at startup, for token freshness */
 
+    /* Inventories, trades and the store thread. */
+    struct tw_trading *trading;
+
     /* Reason the match is ending; TW_REASON_NONE while it runs. */
     enum tw_reason ending;
     uint64_t empty_since_ns; /* when the last player left, 0 if any play */
@@ -103,11 +107,18 @@ static void handle_input(struct tw_server *s, struct session *ss,
                          const uint8_t *msg, size_t len, uint64_t now);
 static void handle_ping(struct tw_server *s, struct session *ss,
                         const uint8_t *msg, size_t len, uint64_t now);
+static void handle_trade(struct tw_server *s, struct session *ss,
+                         const uint8_t *msg, size_t len, uint64_t now);
 
 /* Messages a logged-in client may send, by id. Everything else is dropped. */
 static const struct route routes[256] = {
     [TW_MSG_INPUT] = {handle_input, TW_CH_INPUT},
     [TW_MSG_PING] = {handle_ping, TW_CH_RELIABLE},
+    [TW_MSG_TRADE_REQUEST] = {handle_trade, TW_CH_RELIABLE},
+    [TW_MSG_TRADE_RESPOND] = {handle_trade, TW_CH_RELIABLE},
+    [TW_MSG_TRADE_OFFER] = {handle_trade, TW_CH_RELIABLE},
+    [TW_MSG_TRADE_CONFIRM] = {handle_trade, TW_CH_RELIABLE},
+    [TW_MSG_TRADE_CANCEL] = {handle_trade, TW_CH_RELIABLE},
 };
 
 static long peer_log_id(const struct session *ss)
@@ -156,6 +167,7 @@ static void end_session(struct tw_server *s, struct session *ss,
     if (ss->slot >= 0) {
         struct tw_player *p = &s->match.players[ss->slot];
         if (p->session == (int)ss->id) {
+            tw_trading_player_left(s->trading, ss->player_id);
             tw_match_remove(&s->match, ss->slot);
             s->stats.players_active = s->match.active_count;
         }
@@ -361,6 +373,8 @@ static void handle_login(struct tw_server *s, struct session *ss,
     };
     uint8_t buf[TW_MAX_PAYLOAD];
     send_reliable(s, ss, buf, tw_encode_login_ok(&ok, buf, sizeof buf));
+    /* INVENTORY follows once the store has loaded it. */
+    tw_trading_player_joined(s->trading, p->player_id, p->name);
 }
 
 static void handle_input(struct tw_server *s, struct session *ss,
@@ -386,6 +400,52 @@ static void handle_ping(struct tw_server *s, struct session *ss,
     }
     uint8_t buf[32];
     send_reliable(s, ss, buf, tw_encode_ping(TW_MSG_PONG, &ping, buf, sizeof buf));
+}
+
+/* Trade messages act for the session's player, whatever the payload says. */
+static void handle_trade(struct tw_server *s, struct session *ss,
+                         const uint8_t *msg, size_t len, uint64_t now)
+{
+    int rc = tw_trading_handle(s->trading, ss->player_id, msg, len);
+    if (rc != TW_OK)
+        drop_packet(s, ss, rc, TW_CH_RELIABLE, len, now);
+}
+
+static struct session *session_of(struct tw_server *s, uint64_t player_id)
+{
+    int slot = tw_match_find(&s->match, player_id);
+    if (slot < 0 || s->match.players[slot].session < 0)
+        return NULL;
+    struct session *ss = &s->sessions[s->match.players[slot].session];
+    if (ss->state != SESSION_ACTIVE || ss->player_id != player_id)
+        return NULL;
+    return ss;
+}
+
+/*
+ * Sends a trade message to whichever session plays player_id now; the
+ * session's connect time serves as its serial.
+ */
+static uint64_t send_to_player(void *ctx, uint64_t player_id,
+                               const uint8_t *msg, size_t len)
+{
+    struct tw_server *s = ctx;
+    struct session *ss = session_of(s, player_id);
+    if (!ss || send_sealed(s, ss, TW_CH_RELIABLE, msg, len,
+                           ENET_PACKET_FLAG_RELIABLE) != 0)
+        return 0;
+    return ss->connected_ns;
+}
+
+/* Nothing reliable queued or unacknowledged means all of it arrived. */
+static int delivered_to_player(void *ctx, uint64_t player_id,
+                               uint64_t serial)
+{
+    struct session *ss = session_of(ctx, player_id);
+    if (!ss || ss->connected_ns != serial)
+        return -1;
+    return enet_list_empty(&ss->peer->sentReliableCommands) &&
+           enet_list_empty(&ss->peer->outgoingCommands);
 }
 
 /*
@@ -689,6 +749,7 @@ static void log_stats(struct tw_server *s, const char *what)
         if (st->refusals[i])
             TW_LOG(TW_INFO, "stats", TW_NO_PEER, "%s: refused %s: %llu", what,
                    tw_reason_name(i), (unsigned long long)st->refusals[i]);
+    tw_trading_log_stats(s->trading, what);
 }
 
 /* Hands a copy of the counters to the HTTP thread; never blocks. */
@@ -702,7 +763,7 @@ static void publish_stats(struct tw_server *s, uint64_t now)
     p->stats = s->stats;
     p->uptime_ms = (now - s->stats.start_ns) / 1000000u;
     p->resident_bytes = tw_stats_rss_bytes();
-    p->store_lag_ms = 0;
+    p->store_lag_ms = tw_trading_store_lag_ms(s->trading);
     tw_peer_samples_clear(p);
     for (uint32_t i = 0; i < s->session_count; i++) {
         const struct session *ss = &s->sessions[i];
@@ -745,6 +806,8 @@ void tw_server_tick(struct tw_server *s, uint64_t deadline)
     tw_hist_add(&s->stats.tick_late_us, (start - deadline) / 1000u);
 
     tw_match_step(&s->match);
+    tw_trading_poll(s->trading);
+    tw_trading_tick(s->trading, start / 1000000u);
     send_snapshots(s);
     send_events(s, start);
     expire_logins(s, start);
@@ -774,8 +837,11 @@ static void wait_for_work(struct tw_server *s, uint64_t deadline,
     uint64_t left = deadline - now;
     struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
                           .tv_nsec = (long)(left % 1000000000u)};
-    struct pollfd pfd = {.fd = s->host->socket, .events = POLLIN};
-    ppoll(&pfd, 1, &ts, unblocked);
+    struct pollfd pfd[2] = {
+        {.fd = s->host->socket, .events = POLLIN},
+        {.fd = tw_trading_fd(s->trading), .events = POLLIN},
+    };
+    ppoll(pfd, pfd[1].fd >= 0 ? 2 : 1, &ts, unblocked);
 }
 
 /* Logs the match's outcome: a total line, then one line per player. */
@@ -873,6 +939,7 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
         }
         wait_for_work(s, deadline, &unblocked);
         service_network(s, deadline);
+        tw_trading_poll(s->trading);
     }
 
     enum tw_reason reason =
@@ -882,6 +949,8 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
            (unsigned long long)s->stats.connects_active);
     log_results(s, reason);
     tw_agones_shutdown(s->agones);
+    /* Finish the trades the store holds while players can still hear. */
+    tw_trading_drain(s->trading);
     shutdown_peers(s, reason);
     log_stats(s, "summary");
     pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
@@ -966,6 +1035,14 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
         goto fail;
     }
+    struct tw_trading_io io = {.send = send_to_player,
+                               .delivered = delivered_to_player,
+                               .ctx = s};
+    if (tw_trading_create(cfg, &io, &s->trading, err, sizeof err) != TW_OK) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "cannot open the store: %s",
+               err);
+        goto fail;
+    }
     if (start_operations(s) != TW_OK)
         goto fail;
     return s;
@@ -986,6 +1063,7 @@ void tw_server_destroy(struct tw_server *s)
         return;
     tw_agones_stop(s->agones);
     tw_http_stop(s->http);
+    tw_trading_destroy(s->trading);
     tw_publisher_destroy(s->publisher);
     free(s->published);
     if (s->host)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo match: installs missing Debian packages, builds, creates a match
-# key on first run, then plays 64 bots against one server for about 20 s
-# and prints the bots' summary. Everything stays on 127.0.0.1.
+# key on first run, then plays 64 trading bots against one server for about
+# 20 s, prints the bots' summary and audits the store (demo/demo.db).
+# Everything stays on 127.0.0.1.
 # Usage: bash sims/demo.sh [BOTS] [SECONDS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +36,8 @@ done
 
 status=0
 "$root/build/bin/tickwire-client" --server 127.0.0.1:7777 --key match.key \
-    --bots "$bots" --duration "$seconds" --report report.json &
+    --bots "$bots" --duration "$seconds" --report report.json \
+    --trade-rate 6 &
 client=$!
 
 # Midway through, read the server's health and metrics endpoints.
@@ -56,5 +58,19 @@ wait $server || status=$?
 trap - EXIT
 echo
 grep -E "\[stats\] summary" server.log | sed 's/^.*summary: /server: /'
+
+# The store must hold exactly the items it granted, each with one owner.
+audit=0
+"$root/build/bin/tickwire-server" --config match.json --audit > audit.json ||
+    audit=$?
+case $audit in
+0) verdict="consistent" ;;
+3) verdict="INCONSISTENT" ;;
+*) verdict="could not run" ;;
+esac
+echo "audit: $verdict ($(grep -c '"held"' audit.json) item kinds," \
+     "$(sed -n 's/.*"trades_committed":[^0-9]*\([0-9]*\).*/\1/p' audit.json)" \
+     "trades committed), saved to $run/audit.json"
+[ "$audit" -eq 0 ] || status=$audit
 echo "report: $run/report.json, server log: $run/server.log"
 exit $status

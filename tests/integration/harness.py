@@ -159,6 +159,30 @@ class Match:
                 return int(m.group(1))
         return 0
 
+    def audit(self):
+        """Runs --audit on the match's store; returns (exit status, report)."""
+        p = subprocess.run(
+            [os.path.join(BIN, "tickwire-server"), "--config",
+             self.config_path, "--audit"],
+            capture_output=True, text=True, timeout=60, cwd=self.dir)
+        try:
+            report = json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError(f"--audit printed no JSON:\n{p.stdout}\n"
+                                 f"{p.stderr}")
+        return p.returncode, report
+
+    def store_path(self):
+        return self.config["store"]["path"]
+
+    def starter_totals(self, players):
+        """Returns {kind: quantity} minted for `players` new players."""
+        totals = {}
+        for grant in self.config["store"]["starter_items"]:
+            totals[grant["kind"]] = (totals.get(grant["kind"], 0)
+                                     + grant["quantity"] * players)
+        return totals
+
     def client(self, bots, duration, *extra, report=True, timeout=None):
         """Starts tickwire-client; returns a Client to wait on."""
         return Client(self, bots, duration, extra, report, timeout)
@@ -263,3 +287,36 @@ def start_probe(match, scenario, *extra):
                              match.key, "--scenario", scenario, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return proc, LineWatcher(proc.stderr)
+
+
+def store_query(path, sql, args=()):
+    """Runs one read query on a store file no server is using."""
+    import sqlite3
+    db = sqlite3.connect(path, timeout=5)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def committed_trade_ids(path):
+    return {row[0] for row in store_query(path, "SELECT trade_id FROM trades")}
+
+
+def held_totals(path):
+    """Returns {kind: quantity held} summed over every item row."""
+    return dict(store_query(
+        path, "SELECT kind, SUM(quantity) FROM items GROUP BY kind"))
+
+
+def check_store(test, match, players):
+    """Asserts what a studio checks after a match: --audit says consistent
+    and every kind adds up to the starter items of `players` players."""
+    rc, audit = match.audit()
+    test.assertEqual(rc, 0, audit)
+    test.assertTrue(audit["consistent"], audit)
+    test.assertEqual(audit["players"], players)
+    test.assertLessEqual(audit["max_owners_per_item"], 1)
+    path = match.store_path()
+    test.assertEqual(held_totals(path), match.starter_totals(players))
+    return audit
