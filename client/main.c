@@ -378,6 +378,13 @@ static bool retryable(uint32_t reason)
            reason == TW_REASON_TOKEN_PREDATES_SERVER;
 }
 
+/* Returns true when --reconnect will bring this gone bot back. */
+static bool will_reconnect(const struct crowd *c, const struct tw_bot *b)
+{
+    return c->opt.reconnect && b->state == TW_BOT_GONE && b->logged_in_once &&
+           (b->timed_out || retryable(b->disconnect_reason));
+}
+
 /*
  * --reconnect: a bot whose server went away (timed out or shut down)
  * connects again after a growing, jittered backoff with a fresh token.
@@ -392,8 +399,7 @@ static void reconnect_lost(struct crowd *c, uint64_t now)
         struct tw_bot *b = &c->bots[i];
         if (b->state == TW_BOT_PLAYING)
             b->backoff_ms = 0;
-        if (b->state != TW_BOT_GONE || !b->logged_in_once ||
-            !(b->timed_out || retryable(b->disconnect_reason)))
+        if (!will_reconnect(c, b))
             continue;
         if (b->reconnect_at_ns == 0) {
             uint32_t ms = b->backoff_ms ? b->backoff_ms * 2
@@ -458,13 +464,13 @@ static void compute(const struct crowd *c, struct tw_report *r)
     tw_report_compute(&in, r);
 }
 
-/* Returns true once every bot has connected and then gone away. */
+/* Returns true once every bot has connected and gone away for good. */
 static bool all_gone(const struct crowd *c)
 {
     if (c->next_to_connect < c->opt.bots)
         return false;
     for (uint32_t i = 0; i < c->opt.bots; i++)
-        if (c->bots[i].state != TW_BOT_GONE || c->bots[i].reconnect_at_ns)
+        if (c->bots[i].state != TW_BOT_GONE || will_reconnect(c, &c->bots[i]))
             return false;
     return true;
 }

@@ -40,6 +40,19 @@ class LoopbackMatch(unittest.TestCase):
             self.assertEqual(report["disconnects"].get("shutdown"), 16, out)
             self.assertEqual(report["timeouts"], 0)
 
+    def test_bots_reconnect_after_server_restart(self):
+        with Match(name="restart") as m:
+            client = m.client(4, 10, "--reconnect")
+            m.log.wait_for(r"joined slot", count=4, timeout=15)
+            rc, _ = m.stop(signal.SIGTERM)
+            self.assertEqual(rc, 0)
+            m.start()
+            m.log.wait_for(r"joined slot", count=4, timeout=15)
+            rc, report, out = client.wait()
+            self.assertEqual(report["reconnects"], 4, out)
+            self.assertEqual(report["timeouts"], 0)
+            self.assertEqual(report["errors"], 0)
+
     def test_match_ends_after_its_duration(self):
         with Match({"match": {"duration_s": 3}}, name="duration") as m:
             rc, report, out = m.client(8, 20).wait()
