@@ -4,12 +4,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,7 +105,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ITEM_MOVE] = "UPDATE items SET owner = ?2 WHERE item_id = ?1",
     [ST_ITEM_REDUCE] =
         "UPDATE items SET quantity = quantity - ?2 WHERE item_id = ?1",
-    [ST_TRADE_EXISTS] = "SELECT 1 FROM trades WHERE trade_id = ?1",
+    [ST_TRADE_EXISTS] = "SELECT a, b FROM trades WHERE trade_id = ?1",
     [ST_TRADE_INSERT] = "INSERT INTO trades (trade_id, a, b, committed_at) "
                         "VALUES (?1, ?2, ?3, ?4)",
     [ST_TRADE_ITEM_INSERT] =
@@ -146,6 +148,7 @@ struct tw_store {
     struct tw_item_grant starter[TW_MAX_STARTER_ITEMS];
     uint32_t next_trade_id;
     int efd;
+    int lock_fd; /* flock on "<path>.lock": one server per database */
 
     pthread_t thread;
     pthread_mutex_t lock; /* guards everything below */
@@ -837,7 +840,19 @@ static void run_commit(struct tw_store *s, struct request *r)
         goto rollback;
     sqlite3_bind_int64(st, 1, c->trade_id);
     int rc = sqlite3_step(st);
+    bool same_players = rc == SQLITE_ROW &&
+                        (uint64_t)sqlite3_column_int64(st, 0) == c->a &&
+                        (uint64_t)sqlite3_column_int64(st, 1) == c->b;
     sqlite3_reset(st);
+    if (rc == SQLITE_ROW && !same_players) {
+        /* Trade ids come from this process alone (see the lock file), so
+         * a stored trade between other players means the file changed
+         * under us: refuse rather than report someone else's trade. */
+        TW_LOG(TW_ERROR, "store", TW_NO_PEER,
+               "trade %u is already stored between other players",
+               c->trade_id);
+        goto rollback;
+    }
     if (rc == SQLITE_ROW) {
         res->replayed = true;
     } else if (rc != SQLITE_DONE || commit_body(s, c, &why) != TW_OK) {
@@ -1003,7 +1018,37 @@ static void free_store(struct tw_store *s)
         TW_LOG(TW_ERROR, "store", TW_NO_PEER, "closing the database failed");
     if (s->efd >= 0)
         close(s->efd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
+}
+
+/*
+ * Takes an exclusive lock on "<path>.lock" for the store's lifetime, so a
+ * second server pointed at the same database refuses to start instead of
+ * handing out the same trade ids. A separate file is used because closing
+ * any descriptor of the database itself would drop SQLite's own locks.
+ */
+static int lock_store(struct tw_store *s, const char *path, char *err,
+                      size_t errlen)
+{
+    char lock_path[TW_PATH_MAX + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
+    if (s->lock_fd < 0) {
+        set_err(err, errlen, "%s: cannot open lock file %s: %s", path,
+                lock_path, strerror(errno));
+        return -1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        set_err(err, errlen,
+                "%s: in use by another tickwire-server (lock %s held); "
+                "give each match its own store.path",
+                path, lock_path);
+        return -1;
+    }
+    return TW_OK;
 }
 
 int tw_store_open(const struct tw_config *cfg, struct tw_store **out,
@@ -1019,10 +1064,13 @@ int tw_store_open(const struct tw_config *cfg, struct tw_store **out,
         return -1;
     }
     s->efd = -1;
+    s->lock_fd = -1;
     s->commit_delay_ms = cfg->store.test_commit_delay_ms;
     s->starter_count = cfg->store.starter_count;
     memcpy(s->starter, cfg->store.starter, sizeof s->starter);
 
+    if (lock_store(s, path, err, errlen) != TW_OK)
+        goto fail;
     s->db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err,
                     errlen);
     if (!s->db || set_durable_mode(s->db, path, err, errlen) != TW_OK ||

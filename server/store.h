@@ -110,8 +110,8 @@ int tw_store_fd(const struct tw_store *s);
 
 /*
  * Returns the first trade id not yet used in this file (committed or
- * failed). NOTE: read once at open, so two servers sharing one file could
- * hand out the same ids; run one server per file.
+ * failed). It is read once at open, which is safe because tw_store_open
+ * locks "<path>.lock" and refuses a file another server has open.
  */
 uint32_t tw_store_next_trade_id(const struct tw_store *s);
 

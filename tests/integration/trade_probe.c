@@ -438,12 +438,18 @@ static cJSON *confirm_leave_round(struct probe *pr, uint32_t round)
     cJSON_AddNumberToObject(o, "trade_id", trade);
     answer(pr, y, (send_respond(y, trade, true), flush(y), y->next_request));
 
-    /* Alternate whole and partial items so both store paths run. */
+    /*
+     * Run both store paths: partial gold in most rounds, the whole gold
+     * item where the confirm never leaves (round % 3 == 1) and in the
+     * last round. A committed whole item would leave X no gold for later
+     * rounds, so it is never offered where the trade may commit early.
+     */
     const struct tw_item *gx = find_kind(x, "gold");
     const struct tw_item *py = find_kind(y, "potion");
     if (!gx || !py)
         fail("starter items missing");
-    uint32_t qx = round % 2 ? gx->quantity : 1;
+    bool whole = round % 3 == 1 || round + 1 == pr->rounds;
+    uint32_t qx = whole ? gx->quantity : 1;
     cJSON_AddNumberToObject(o, "x_item", (double)gx->item_id);
     cJSON_AddNumberToObject(o, "x_quantity", qx);
     cJSON_AddNumberToObject(o, "y_item", (double)py->item_id);

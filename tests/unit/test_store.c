@@ -49,8 +49,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     tw_store_close(f->s, NULL, NULL);
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal",
+                                           ".lock"};
+    for (size_t i = 0; i < 5; i++) {
         char p[160];
         snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
         unlink(p);
@@ -282,6 +283,17 @@ static void newer_or_foreign_db_rejected(void **state)
     sqlite3_close(db);
     assert_int_equal(tw_store_open(&f->cfg, &f->s, err, sizeof err), -1);
     assert_non_null(strstr(err, "not a tickwire store"));
+}
+
+static void open_rejects_store_in_use(void **state)
+{
+    struct fixture *f = *state;
+    open_store(f);
+    struct tw_store *second = NULL;
+    char err[256] = "";
+    assert_int_equal(tw_store_open(&f->cfg, &second, err, sizeof err), -1);
+    assert_null(second);
+    assert_non_null(strstr(err, "in use by another tickwire-server"));
 }
 
 static void open_rejects_bad_config(void **state)
@@ -835,6 +847,7 @@ int main(void)
         T(reopen_keeps_players),
         T(newer_or_foreign_db_rejected),
         T(open_rejects_bad_config),
+        T(open_rejects_store_in_use),
         T(new_player_gets_starter_items),
         T(commit_moves_items_once),
         T(stale_commit_aborts_whole),
