@@ -5,12 +5,17 @@
 #include "server.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <enet/enet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reopen_requested;
@@ -21,6 +26,70 @@ static void on_signal(int sig)
         reopen_requested = 1;
     else
         stop_requested = 1;
+}
+
+/*
+ * Checks what the config names outside itself: addresses, the match key,
+ * the log file and the store's location. Fills err with one line naming
+ * the config file and the key; returns 0 or -1. Needs libsodium ready.
+ */
+static int check_resources(const char *path, const struct tw_config *cfg,
+                           char *err, size_t errlen)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, cfg->server.host, &v4) != 1) {
+        snprintf(err, errlen, "%s: server.host: \"%s\" is not an IPv4 "
+                 "address", path, cfg->server.host);
+        return -1;
+    }
+    if (cfg->http.port != 0 && inet_pton(AF_INET, cfg->http.host, &v4) != 1 &&
+        inet_pton(AF_INET6, cfg->http.host, &v6) != 1) {
+        snprintf(err, errlen, "%s: http.host: \"%s\" is not an IPv4 or "
+                 "IPv6 address", path, cfg->http.host);
+        return -1;
+    }
+
+    if (cfg->security.key_file[0] == '\0') {
+        snprintf(err, errlen, "%s: security.key_file: missing; create a key "
+                 "with 'tickwire-token keygen --out match.key' and name it "
+                 "here", path);
+        return -1;
+    }
+    uint8_t key[TW_KEY_BYTES];
+    char why[256];
+    int rc = tw_key_load(cfg->security.key_file, key, why, sizeof why);
+    sodium_memzero(key, sizeof key);
+    if (rc != TW_OK) {
+        snprintf(err, errlen, "%s: security.key_file: %s", path, why);
+        return -1;
+    }
+
+    struct stat st;
+    const char *log = cfg->log.path;
+    if (log[0] && stat(log, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: log.path: %s is not a regular file", path,
+                 log);
+        return -1;
+    }
+    int fd = log[0] ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK |
+                                    O_CLOEXEC, 0640)
+                    : -2;
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: log.path: cannot open %s: %s", path, log,
+                 strerror(errno));
+        return -1;
+    }
+    if (fd >= 0)
+        close(fd);
+
+    const char *store = cfg->store.path;
+    if (stat(store, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: store.path: %s is not a regular file",
+                 path, store);
+        return -1;
+    }
+    return 0;
 }
 
 static void usage(FILE *out)
@@ -105,16 +174,26 @@ int main(int argc, char **argv)
     }
     if (audit)
         return tw_store_audit(cfg.store.path, stdout);
+    if (tw_crypto_init() != TW_OK) {
+        fprintf(stderr, "tickwire-server: cannot initialize libsodium\n");
+        return 1;
+    }
+    if (check_resources(config_path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "tickwire-server: %s\n", err);
+        return 2;
+    }
     if (check_only) {
         printf("%s: ok\n", config_path);
         return 0;
     }
 
-    if (tw_log_open(cfg.log.level, cfg.log.format, cfg.log.path) != 0)
-        fprintf(stderr, "tickwire-server: cannot open log.path %s: %s\n",
-                cfg.log.path, strerror(errno));
-    if (tw_crypto_init() != TW_OK || enet_initialize() != 0) {
-        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "cannot initialize libsodium or ENet");
+    if (tw_log_open(cfg.log.level, cfg.log.format, cfg.log.path) != 0) {
+        fprintf(stderr, "tickwire-server: %s: log.path: cannot open %s: %s\n",
+                config_path, cfg.log.path, strerror(errno));
+        return 2;
+    }
+    if (enet_initialize() != 0) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER, "cannot initialize ENet");
         return 1;
     }
 

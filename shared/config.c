@@ -6,12 +6,15 @@
 #include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A config file is a few kilobytes; the cap bounds memory and parse time. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -813,8 +816,22 @@ int tw_config_load(const char *path, struct tw_config *cfg, char *err,
                    size_t errlen)
 {
     struct parse_ctx c = {path, err, errlen};
-    FILE *f = fopen(path, "rb");
+
+    /* O_NONBLOCK keeps a FIFO at the path from hanging the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        fail(&c, NULL, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        fail(&c, NULL, "not a regular file");
+        return -1;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
+        close(fd);
         fail(&c, NULL, "cannot open: %s", strerror(errno));
         return -1;
     }

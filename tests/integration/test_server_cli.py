@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, REPO, free_udp_port
+from harness import BIN, REPO, free_udp_port, run
 
 SERVER = os.path.join(BIN, "tickwire-server")
 
@@ -36,9 +36,44 @@ class ServerCli(unittest.TestCase):
             self.assertIn(needle, lines[0])
 
     def test_check_accepts_example_config(self):
-        p = server("--config", os.path.join(REPO, "configs", "match.json"),
-                   "--check")
+        # The example names match.key relative to the working directory.
+        run([os.path.join(BIN, "tickwire-token"), "keygen", "--out",
+             os.path.join(self.dir, "match.key")])
+        p = subprocess.run(
+            [SERVER, "--config", os.path.join(REPO, "configs", "match.json"),
+             "--check"], capture_output=True, text=True, timeout=20,
+            cwd=self.dir)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_check_rejects_what_startup_would(self):
+        key = os.path.join(self.dir, "k.key")
+        run([os.path.join(BIN, "tickwire-token"), "keygen", "--out", key])
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        cases = [
+            ({"security": {"key_file": ""}}, "security.key_file"),
+            ({"security": {"key_file": os.path.join(self.dir, "no.key")}},
+             "security.key_file"),
+            ({"server": {"host": "not-an-ip"}}, "server.host"),
+            ({"http": {"port": 8080, "host": "999.1.1.1"}}, "http.host"),
+            ({"log": {"path": self.dir}}, "log.path"),
+            ({"log": {"path": fifo}}, "log.path"),
+            ({"log": {"path": os.path.join(self.dir, "no", "x.log")}},
+             "log.path"),
+            ({"store": {"path": self.dir}}, "store.path"),
+        ]
+        for extra, key_name in cases:
+            cfg = {"security": {"key_file": key}}
+            for section, values in extra.items():
+                cfg.setdefault(section, {}).update(values)
+            path = self.write("env.json", json.dumps(cfg))
+            with self.subTest(key=key_name, cfg=extra):
+                self.assert_rejected(path, key_name)
+
+    def test_config_that_is_a_fifo_is_rejected(self):
+        fifo = os.path.join(self.dir, "config.fifo")
+        os.mkfifo(fifo)
+        self.assert_rejected(fifo, "not a regular file")
 
     def test_missing_file(self):
         self.assert_rejected(os.path.join(self.dir, "absent.json"))
@@ -60,11 +95,11 @@ class ServerCli(unittest.TestCase):
         self.assert_rejected(path, "match.tick_hz", "1..240")
 
     def test_missing_key_file_explains_keygen(self):
-        cfg = {"security": {"key_file": os.path.join(self.dir, "none.key")},
+        cfg = {"security": {"key_file": ""},
                "server": {"port": free_udp_port()}}
         path = self.write("nokey.json", json.dumps(cfg))
         p = server("--config", path)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("tickwire-token keygen", p.stderr)
 
     def test_help_exits_zero(self):
