@@ -157,7 +157,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->duration_s = strtod(optarg, &end);
             if (*end || end == optarg || !(o->duration_s > 0) ||
                 o->duration_s > 86400)
-                bad = "--duration must be 0..86400 seconds";
+                bad = "--duration must be above 0 and at most 86400 seconds";
             break;
         }
         case 'r': o->report_path = optarg; break;
@@ -475,6 +475,33 @@ static bool all_gone(const struct crowd *c)
     return true;
 }
 
+/*
+ * Says on stderr why bots never logged in: no answer at all (nothing
+ * listening, or a firewall), or the server's refusal reasons.
+ */
+static void explain_missing_logins(const struct crowd *c)
+{
+    uint32_t silent = 0, refused[TW_REASON_COUNT] = {0};
+    for (uint32_t i = 0; i < c->opt.bots; i++) {
+        const struct tw_bot *b = &c->bots[i];
+        if (b->logged_in_once)
+            continue;
+        if (b->state != TW_BOT_GONE || b->disconnect_reason == TW_REASON_NONE)
+            silent++;
+        else if (b->disconnect_reason < TW_REASON_COUNT)
+            refused[b->disconnect_reason]++;
+    }
+    if (silent)
+        fprintf(stderr,
+                "tickwire-client: %u bots got no answer from %s; is the "
+                "server running there?\n",
+                silent, c->opt.server);
+    for (uint32_t i = 1; i < TW_REASON_COUNT; i++)
+        if (refused[i])
+            fprintf(stderr, "tickwire-client: %u bots were refused: %s\n",
+                    refused[i], tw_reason_name(i));
+}
+
 static void play(struct crowd *c)
 {
     struct tw_ticker ticker;
@@ -630,6 +657,7 @@ int main(int argc, char **argv)
     if (r.logged_in != r.bots || r.errors || r.timeouts ||
         r.trades.answer_mismatches)
         rc = 1;
+    explain_missing_logins(&c);
 
     for (uint32_t i = 0; i < c.opt.bots; i++) {
         tw_cipher_wipe(&c.bots[i].tx);

@@ -179,7 +179,7 @@ void tw_report_summary(FILE *out, const struct tw_report *r)
         failed += t->failed[i];
     }
     if (t->started || refused)
-        fprintf(out, "%-28s %llu started, %llu seen done by bots, "
+        fprintf(out, "%-28s %llu started, %llu done (once per side), "
                 "%llu failed, %llu requests refused, %llu retries\n",
                 "trades", (unsigned long long)t->started,
                 (unsigned long long)t->done, (unsigned long long)failed,

@@ -156,6 +156,8 @@ _Static_assert(TW_ITEM_KIND_MAX == 23 && TW_INVENTORY_MAX == 32,
 static bool run_checks(struct audit *a)
 {
     bool consistent = check_integrity(a);
+    if (a->corrupt)
+        return false; /* not a readable database: the rest would mislead */
     sqlite3_int64 version = count(a, "schema_version", "PRAGMA user_version");
     if (version != TW_STORE_SCHEMA_VERSION) {
         char text[96];

@@ -718,6 +718,13 @@ static int check_relations(const struct parse_ctx *c,
              cfg->security.max_waiting_data, cfg->security.max_packet_size);
         return -1;
     }
+    if (cfg->match.max_players > cfg->server.max_connections) {
+        fail(c, "match.max_players",
+             "%u exceeds server.max_connections %u, so the match could "
+             "never fill; raise server.max_connections",
+             cfg->match.max_players, cfg->server.max_connections);
+        return -1;
+    }
     return 0;
 }
 

@@ -12,6 +12,14 @@ tw_install_deps
 
 bots=${1:-64}
 seconds=${2:-20}
+case "$bots$seconds" in
+*[!0-9]*) echo "usage: bash sims/demo.sh [BOTS] [SECONDS] (whole numbers)" >&2
+          exit 2 ;;
+esac
+if [ "$bots" -lt 1 ] || [ "$bots" -gt 256 ] || [ "$seconds" -lt 1 ]; then
+    echo "demo: BOTS must be 1..256 and SECONDS at least 1" >&2
+    exit 2
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 
@@ -22,6 +30,7 @@ cd "$run"
 sed -e 's|"key_file": "[^"]*"|"key_file": "match.key"|' \
     -e 's|"path": "tickwire.db"|"path": "demo.db"|' \
     "$root/configs/match.json" > match.json
+rm -f report.json healthz.json metrics.txt audit.json
 
 "$root/build/bin/tickwire-server" --config match.json 2> server.log &
 server=$!

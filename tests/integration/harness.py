@@ -4,9 +4,11 @@ Everything binds to 127.0.0.1. Every wait has a deadline, and the server is
 killed when a test leaves the `Match` context, whatever happened.
 """
 
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +20,15 @@ import time
 BIN = os.environ.get("TW_BIN", os.path.join(os.getcwd(), "bin"))
 REPO = os.environ.get("TW_REPO", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
+
+
+def temp_dir(prefix):
+    """Makes a temp directory that is removed when the test process exits,
+    unless TW_KEEP_TMP=1 keeps it for a post-mortem."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("TW_KEEP_TMP") != "1":
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def free_udp_port():
@@ -96,7 +107,7 @@ class Match:
     """A running tickwire-server on a free loopback port."""
 
     def __init__(self, config=None, name="match"):
-        self.dir = tempfile.mkdtemp(prefix=f"tw-{name}-")
+        self.dir = temp_dir(f"tw-{name}-")
         self.port = free_udp_port()
         self.key = os.path.join(self.dir, "match.key")
         run([os.path.join(BIN, "tickwire-token"), "keygen", "--out", self.key])

@@ -6,13 +6,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import Match, free_tcp_port
+from harness import Match, free_tcp_port, temp_dir
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agones_test import FakeSdk  # noqa: E402
@@ -84,7 +83,7 @@ class Operations(unittest.TestCase):
         self.assertEqual(set(paths), {"/ready", "/health", "/shutdown"})
 
     def test_sighup_reopens_log_without_losing_lines(self):
-        logdir = tempfile.mkdtemp(prefix="tw-logs-")
+        logdir = temp_dir("tw-logs-")
         path = os.path.join(logdir, "server.log")
         with Match({"log": {"path": path, "level": "debug"}},
                    name="sighup") as m:

@@ -3,10 +3,9 @@
 import json
 import os
 import subprocess
-import tempfile
 import unittest
 
-from harness import BIN, REPO, free_udp_port, run
+from harness import BIN, REPO, free_udp_port, run, temp_dir
 
 SERVER = os.path.join(BIN, "tickwire-server")
 
@@ -18,7 +17,7 @@ def server(*args):
 
 class ServerCli(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="tw-cli-")
+        self.dir = temp_dir("tw-cli-")
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)

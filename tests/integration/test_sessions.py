@@ -86,6 +86,7 @@ class IdlePeer(unittest.TestCase):
         # One ENet slot: the second peer can only get in once the idle
         # peer's slot is free again.
         config = {"server": {"max_connections": 1},
+                  "match": {"max_players": 1},
                   "security": {"login_timeout_ms": self.LOGIN_TIMEOUT_MS,
                                "max_connections": 1}}
         with Match(config, name="idle") as m:

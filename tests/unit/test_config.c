@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -290,7 +291,37 @@ static void directory_is_not_a_file(void **state)
     struct tw_config c;
     tw_config_defaults(&c);
     assert_int_equal(tw_config_load("/", &c, err, sizeof err), -1);
-    assert_string_equal(err, "/: cannot read: Is a directory");
+    assert_string_equal(err, "/: not a regular file");
+}
+
+static void fifo_is_rejected_without_blocking(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tw-config-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    struct tw_config c;
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_load(path, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(path);
+    rmdir(dir);
+}
+
+static void players_beyond_peer_slots_rejected(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"server\": {\"max_connections\": 10},"
+        " \"match\": {\"max_players\": 11}}";
+    struct tw_config c;
+    tw_config_defaults(&c);
+    assert_int_equal(tw_config_parse("t.json", text, sizeof text - 1, &c, err,
+                                     sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "t.json: match.max_players: 11 exceeds"));
 }
 
 static void unknown_keys_are_named(void **state)
@@ -749,6 +780,8 @@ int main(void)
         cmocka_unit_test(load_reads_a_file),
         cmocka_unit_test(missing_file_is_named),
         cmocka_unit_test(directory_is_not_a_file),
+        cmocka_unit_test(fifo_is_rejected_without_blocking),
+        cmocka_unit_test(players_beyond_peer_slots_rejected),
         cmocka_unit_test(unknown_keys_are_named),
         cmocka_unit_test(long_unknown_key_is_shortened),
         cmocka_unit_test(wrong_types_are_named),
