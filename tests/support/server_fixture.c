@@ -88,6 +88,14 @@ void tw_fixture_close(struct tw_fixture *f)
 ENetPeer *tw_fixture_connect(struct tw_fixture *f, unsigned index,
                              uint8_t address_octet, uint64_t now)
 {
+    return tw_fixture_connect_version(f, index, address_octet,
+                                      TW_PROTOCOL_VERSION, now);
+}
+
+ENetPeer *tw_fixture_connect_version(struct tw_fixture *f, unsigned index,
+                                     uint8_t address_octet, uint32_t version,
+                                     uint64_t now)
+{
     if (index >= f->host->peerCount)
         return NULL;
     ENetPeer *peer = &f->host->peers[index];
@@ -112,7 +120,7 @@ ENetPeer *tw_fixture_connect(struct tw_fixture *f, unsigned index,
 
     ENetEvent ev = {.type = ENET_EVENT_TYPE_CONNECT,
                     .peer = peer,
-                    .data = TW_PROTOCOL_VERSION};
+                    .data = version};
     tw_server_dispatch(f->server, &ev, now);
     return peer;
 }

@@ -51,6 +51,10 @@ void tw_fixture_close(struct tw_fixture *f);
  */
 ENetPeer *tw_fixture_connect(struct tw_fixture *f, unsigned index,
                              uint8_t address_octet, uint64_t now);
+/* Same, with the protocol version the client puts in its CONNECT. */
+ENetPeer *tw_fixture_connect_version(struct tw_fixture *f, unsigned index,
+                                     uint8_t address_octet, uint32_t version,
+                                     uint64_t now);
 
 /* Dispatches a DISCONNECT for a peer that is not free, then frees it. */
 void tw_fixture_disconnect(struct tw_fixture *f, ENetPeer *peer,
