@@ -1187,6 +1187,10 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                "health and metrics on http://%s:%u/healthz and /metrics",
                s->cfg.http.host, tw_http_port(s->http));
     tw_agones_ready(s->agones);
+    if (s->cfg.debug.enet_time_start_ms != 0)
+        TW_LOG(TW_WARN, "server", TW_NO_PEER,
+               "debug.enet_time_start_ms: ENet's clock starts at %u ms",
+               (unsigned)(start / 1000000u) + s->enet_time_offset_ms);
 
     while (!*stop && s->ending == TW_REASON_NONE) {
         if (*reopen_log) {
