@@ -130,7 +130,10 @@ class Match:
             json.dump(cfg, f, indent=2)
         self.proc = None
         self.log = None
-        self.valgrind = valgrind
+        # TW_VALGRIND=1 puts every server of a test run under valgrind.
+        # Valgrind cannot run ASan binaries; there ASan checks instead.
+        self.valgrind = (valgrind or os.environ.get("TW_VALGRIND") == "1") \
+            and os.environ.get("TW_SANITIZED") != "1"
         self.env = env
 
     def start(self, extra_args=(), env=None):
