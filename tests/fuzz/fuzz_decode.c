@@ -1,5 +1,6 @@
 /*
- * Every message decoder of protocol.h and snapshot.h. The first byte picks
+ * Every message decoder of protocol.h, snapshot.h and trade_msgs.h. The
+ * first byte picks
  * the decoder; the rest is the payload. A message that decodes must encode
  * again and decode to the same value.
  */
@@ -7,6 +8,7 @@
 
 #include "protocol.h"
 #include "snapshot.h"
+#include "trade_msgs.h"
 
 #include <string.h>
 
@@ -20,6 +22,14 @@ enum decoder {
     DEC_MATCH_END,
     DEC_INPUT,
     DEC_SNAPSHOT,
+    DEC_TRADE_REQUEST,
+    DEC_TRADE_RESPOND,
+    DEC_TRADE_OFFER,
+    DEC_TRADE_CONFIRM,
+    DEC_TRADE_CANCEL,
+    DEC_TRADE_UPDATE,
+    DEC_TRADE_RESULT,
+    DEC_INVENTORY,
     DEC_COUNT
 };
 
@@ -118,6 +128,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case DEC_SNAPSHOT:
         snapshot(p, len);
+        break;
+    case DEC_TRADE_REQUEST:
+        ROUND_TRIP(struct tw_msg_trade_request, tw_decode_trade_request,
+                   tw_encode_trade_request);
+        break;
+    case DEC_TRADE_RESPOND:
+        ROUND_TRIP(struct tw_msg_trade_respond, tw_decode_trade_respond,
+                   tw_encode_trade_respond);
+        break;
+    case DEC_TRADE_OFFER:
+        ROUND_TRIP(struct tw_msg_trade_offer, tw_decode_trade_offer,
+                   tw_encode_trade_offer);
+        break;
+    case DEC_TRADE_CONFIRM:
+        ROUND_TRIP(struct tw_msg_trade_confirm, tw_decode_trade_confirm,
+                   tw_encode_trade_confirm);
+        break;
+    case DEC_TRADE_CANCEL:
+        ROUND_TRIP(struct tw_msg_trade_cancel, tw_decode_trade_cancel,
+                   tw_encode_trade_cancel);
+        break;
+    case DEC_TRADE_UPDATE:
+        ROUND_TRIP(struct tw_msg_trade_update, tw_decode_trade_update,
+                   tw_encode_trade_update);
+        break;
+    case DEC_TRADE_RESULT:
+        ROUND_TRIP(struct tw_msg_trade_result, tw_decode_trade_result,
+                   tw_encode_trade_result);
+        break;
+    case DEC_INVENTORY:
+        ROUND_TRIP(struct tw_inventory, tw_decode_inventory,
+                   tw_encode_inventory);
         break;
     }
     return 0;

@@ -9,6 +9,7 @@
 #include "datagram.h"
 #include "protocol.h"
 #include "snapshot.h"
+#include "trade_msgs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,6 +91,40 @@ static void decode_corpus(const struct tw_token *tok)
     uint8_t with_world[TW_MAX_PAYLOAD + 4] = {0x03, 0xff, 0x03, 0xff};
     int n = tw_encode_snapshot(&q, &snap, with_world + 4, TW_MAX_PAYLOAD);
     put_msg("decode", "snapshot", 8, with_world, n + 4);
+
+    struct tw_msg_trade_request req = {.request_id = 1, .partner = 77};
+    put_msg("decode", "trade_request", 9, m,
+            tw_encode_trade_request(&req, m, sizeof m));
+    struct tw_msg_trade_respond resp = {.request_id = 2, .trade_id = 5,
+                                        .accept = true};
+    put_msg("decode", "trade_respond", 10, m,
+            tw_encode_trade_respond(&resp, m, sizeof m));
+    struct tw_msg_trade_offer offer = {
+        .request_id = 3, .trade_id = 5,
+        .offer = {.count = 2, .items = {{10, 1}, {11, 5}}}};
+    put_msg("decode", "trade_offer", 11, m,
+            tw_encode_trade_offer(&offer, m, sizeof m));
+    struct tw_msg_trade_confirm confirm = {.request_id = 4, .trade_id = 5,
+                                           .offer_version = 2};
+    put_msg("decode", "trade_confirm", 12, m,
+            tw_encode_trade_confirm(&confirm, m, sizeof m));
+    struct tw_msg_trade_cancel cancel = {.request_id = 5, .trade_id = 5};
+    put_msg("decode", "trade_cancel", 13, m,
+            tw_encode_trade_cancel(&cancel, m, sizeof m));
+    struct tw_msg_trade_update update = {
+        .trade_id = 5, .state = 1, .a = 77, .b = 78, .offer_version = 2,
+        .confirmed_a = true,
+        .offer_a = {.count = 1, .items = {{10, 1}}},
+        .offer_b = {.count = 1, .items = {{20, 3}}}};
+    put_msg("decode", "trade_update", 14, m,
+            tw_encode_trade_update(&update, m, sizeof m));
+    struct tw_msg_trade_result result = {.request_id = 4, .trade_id = 5};
+    put_msg("decode", "trade_result", 15, m,
+            tw_encode_trade_result(&result, m, sizeof m));
+    struct tw_inventory inv = {.player_id = 77, .count = 2,
+                               .items = {{10, "gold", 100}, {11, "sword", 1}}};
+    put_msg("decode", "inventory", 16, m,
+            tw_encode_inventory(&inv, m, sizeof m));
 }
 
 static void token_corpus(const struct tw_token *tok)
@@ -295,6 +330,10 @@ int main(int argc, char **argv)
         return 2;
     }
     out_dir = argv[1];
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        perror(out_dir);
+        return 1;
+    }
     if (tw_crypto_init() != TW_OK)
         return 1;
     uint8_t key[TW_KEY_BYTES];
