@@ -161,6 +161,10 @@ int tw_datagram_check(const ENetHost *host, const uint8_t *data, size_t len,
                    command == ENET_PROTOCOL_COMMAND_SEND_UNRELIABLE_FRAGMENT) {
             if (check_fragment(cmd, data_len, piece, max_packet_size) != 0)
                 return -1;
+            uint32_t total = get32(cmd + offsetof(ENetProtocolSendFragment,
+                                                  totalLength));
+            if (total > info->fragment_total)
+                info->fragment_total = total;
             info->fragments++;
         }
     }

@@ -24,6 +24,7 @@ struct tw_datagram_info {
     uint16_t peer_id;   /* ENET_PROTOCOL_MAXIMUM_PEER_ID before connecting */
     unsigned connects;  /* CONNECT commands */
     unsigned fragments; /* reliable and unreliable fragment commands */
+    uint32_t fragment_total; /* largest packet size a fragment claims */
 };
 
 /*

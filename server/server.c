@@ -729,6 +729,22 @@ static bool admit_connect(struct tw_server *s, uint64_t now)
 }
 
 /*
+ * Counts what ENet 1.3.17 would drop silently: fragments of a peer whose
+ * partly received packets already hold security.max_waiting_data bytes.
+ * Our messages fit in one datagram, so only a hostile peer gets here.
+ */
+static bool over_waiting_cap(struct tw_server *s,
+                             const struct tw_datagram_info *info, uint64_t now)
+{
+    const ENetPeer *p = &s->host->peers[info->peer_id];
+    if (p->totalWaitingData + info->fragment_total <=
+        s->host->maximumWaitingData)
+        return false;
+    drop_packet(s, p->data, TW_DROP_OVERSIZED, 0, info->fragment_total, now);
+    return true;
+}
+
+/*
  * ENet's intercept hook: sees every datagram before ENet parses it.
  * Returns 1 to discard the datagram, 0 to let ENet handle it.
  */
@@ -757,6 +773,8 @@ static int ENET_CALLBACK intercept_datagram(ENetHost *host, ENetEvent *ev)
         return 1;
     }
     if (info.connects > 0 && !admit_connect(s, now))
+        return 1;
+    if (info.fragments > 0 && over_waiting_cap(s, &info, now))
         return 1;
     return 0;
 }

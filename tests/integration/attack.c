@@ -3,10 +3,11 @@
  * mode talks only to the --server address (loopback in the tests), stops
  * by itself and prints one JSON line with what it did.
  *
- *   fragments --lie empty|million --count N
+ *   fragments --lie empty|million|partial --count N
  *       connects one ENet peer, then sends N hand-made datagrams whose
  *       fragment commands lie: two empty fragments claiming a 100-byte
- *       packet, or one byte claiming 1,048,576 fragments.
+ *       packet, one byte claiming 1,048,576 fragments, or the honest first
+ *       fragment of a 3000-byte packet whose rest never comes.
  *   half-open --bind ADDR --count N
  *       sends N ENet CONNECTs, each from a new UDP port of ADDR, and never
  *       answers the server's VERIFY_CONNECT.
@@ -56,6 +57,7 @@ struct options {
 static struct options opt = {.count = 100, .peers = 4, .seconds = 5};
 static uint8_t match_key[TW_KEY_BYTES];
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static bool partial; /* fragments --lie partial */
 
 static uint64_t rnd(void)
 {
@@ -134,7 +136,14 @@ static void lying_fragments(struct datagram *d, const ENetPeer *peer,
 {
     peer_header(d, peer);
     uint16_t start = *next_seq;
-    if (million) {
+    if (partial) {
+        /* Honest first fragment of a 3000-byte packet never completed. */
+        uint16_t piece = (uint16_t)(peer->mtu - sizeof(ENetProtocolHeader) -
+                                    sizeof(ENetProtocolSendFragment));
+        fragment_command(d, channel, start, (3000u + piece - 1) / piece, 0,
+                         3000, 0, piece);
+        *next_seq += 3;
+    } else if (million) {
         fragment_command(d, channel, start, 1024 * 1024, 0, 1, 0, 1);
         *next_seq += 1;
     } else {
@@ -312,8 +321,9 @@ static void wipe(struct client *c)
 static int mode_fragments(void)
 {
     bool million = strcmp(opt.lie, "million") == 0;
-    if (!million && strcmp(opt.lie, "empty") != 0)
-        die("--lie must be empty or million");
+    partial = strcmp(opt.lie, "partial") == 0;
+    if (!million && !partial && strcmp(opt.lie, "empty") != 0)
+        die("--lie must be empty, million or partial");
     ENetHost *host = client_host(1);
     struct client c;
     start_connect(host, &c);
@@ -557,7 +567,7 @@ static void usage(void)
           "modes: fragments half-open flood idle jitter cycles (see the "
           "source header)\n"
           "  --key FILE      match key, to mint tokens (idle jitter cycles)\n"
-          "  --lie KIND      fragments: empty or million\n"
+          "  --lie KIND      fragments: empty, million or partial\n"
           "  --bind ADDR     half-open: local IPv4 address to send from\n"
           "  --count N       datagrams, attempts, packets or cycles\n"
           "  --peers N       flood: peers (1..64)\n"

@@ -45,12 +45,15 @@ class LyingFragments(unittest.TestCase):
             before = m.rss_bytes()
             m.attack("fragments", "--lie", "million", "--count", "1000")
             m.attack("fragments", "--lie", "empty", "--count", "1000")
+            # Partial packets stop at security.max_waiting_data per peer.
+            m.attack("fragments", "--lie", "partial", "--count", "200")
             growth = m.rss_bytes() - before
             # ENet alone keeps a 128 KiB bitmap per claim: 125 MiB here.
             self.assertLess(growth, 4 * MIB, f"grew {growth} bytes")
             assert_bots_clean(self, bots, 8)
             rc, _ = m.stop()
             self.assertEqual(rc, 0)
+            self.assertGreater(m.summary_counter("dropped", "oversized"), 0)
 
 
 class OneAddressFillsEverySlot(unittest.TestCase):
