@@ -89,8 +89,23 @@ static void decode_corpus(const struct tw_token *tok)
     for (unsigned i = 0; i < snap.count; i++)
         snap.entities[i] = (struct tw_snap_entity){(uint16_t)i, 100 * i, 7 * i};
     uint8_t with_world[TW_MAX_PAYLOAD + 4] = {0x03, 0xff, 0x03, 0xff};
-    int n = tw_encode_snapshot(&q, &snap, with_world + 4, TW_MAX_PAYLOAD);
+    int n = tw_encode_snapshot(&q, NULL, &snap, with_world + 4,
+                               TW_MAX_PAYLOAD);
     put_msg("decode", "snapshot", 8, with_world, n + 4);
+
+    /* A delta against the fuzz target's fixed baseline (8 entities). */
+    static struct tw_msg_snapshot base;
+    base.tick = 98;
+    base.count = 8;
+    for (unsigned i = 0; i < base.count; i++)
+        base.entities[i] = (struct tw_snap_entity){(uint16_t)(i * 3), i, i};
+    snap.count = 4;
+    snap.entities[0] = (struct tw_snap_entity){0, 5, 5};
+    snap.entities[1] = (struct tw_snap_entity){3, 1, 1};
+    snap.entities[2] = (struct tw_snap_entity){100, 7, 9};
+    snap.entities[3] = (struct tw_snap_entity){9, 3, 4};
+    n = tw_encode_snapshot(&q, &base, &snap, with_world + 4, TW_MAX_PAYLOAD);
+    put_msg("decode", "snapshot_delta", 8, with_world, n + 4);
 
     struct tw_msg_trade_request req = {.request_id = 1, .partner = 77};
     put_msg("decode", "trade_request", 9, m,
