@@ -5,7 +5,9 @@
  * disconnect, raw packets on any channel, a login with a valid token minted
  * here, sealed packets under that login's session key (so the post-login
  * handlers are reached), replayed or corrupted logins, ticks and time
- * steps. Every input starts from a fresh server.
+ * steps. Every input starts from a fresh server. The store file is kept
+ * across the inputs of one run, because creating it costs a migration and
+ * several fsyncs; only a few player ids ever log in, so it stays small.
  */
 #include "fuzz.h"
 

@@ -59,6 +59,8 @@ int tw_fixture_open(struct tw_fixture *f, void (*tweak)(struct tw_config *))
     f->cfg.server.port = 0; /* ephemeral: ENet binds any free port */
     snprintf(f->cfg.security.key_file, sizeof f->cfg.security.key_file, "%s",
              f->key_path);
+    snprintf(f->cfg.store.path, sizeof f->cfg.store.path, "%s/store.db",
+             f->dir);
     if (tweak)
         tweak(&f->cfg);
     f->server = tw_server_create(&f->cfg);
@@ -68,6 +70,16 @@ int tw_fixture_open(struct tw_fixture *f, void (*tweak)(struct tw_config *))
     }
     f->host = tw_server_host(f->server);
     return 0;
+}
+
+void tw_fixture_remove_store(const struct tw_fixture *f)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (unsigned i = 0; i < 3; i++) {
+        char path[TW_PATH_MAX + 8];
+        snprintf(path, sizeof path, "%s%s", f->cfg.store.path, suffixes[i]);
+        unlink(path);
+    }
 }
 
 void tw_fixture_close(struct tw_fixture *f)
@@ -80,6 +92,8 @@ void tw_fixture_close(struct tw_fixture *f)
     f->sink = -1;
     if (f->key_path[0])
         unlink(f->key_path);
+    if (f->dir[0])
+        tw_fixture_remove_store(f);
     if (f->dir[0])
         rmdir(f->dir);
     f->key_path[0] = f->dir[0] = '\0';

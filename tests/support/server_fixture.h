@@ -3,7 +3,8 @@
  * for unit tests and fuzzers. Fake peers are slots of the server's own ENet
  * host put in the CONNECTED state by hand; what the server sends them goes
  * to a UDP socket on 127.0.0.1 that nobody reads. The server itself listens
- * on an ephemeral port of 127.0.0.1 with a fresh key in a temp directory.
+ * on an ephemeral port of 127.0.0.1 with a fresh key and store in a temp
+ * directory.
  */
 #ifndef TW_SERVER_FIXTURE_H
 #define TW_SERVER_FIXTURE_H
@@ -41,8 +42,11 @@ struct tw_fixture_client {
  * applied (tweak may be NULL). Returns 0, or -1 with a line on stderr.
  */
 int tw_fixture_open(struct tw_fixture *f, void (*tweak)(struct tw_config *));
-/* Destroys the server and removes the key file and its directory. */
+/* Destroys the server and removes the key, the store and the directory. */
 void tw_fixture_close(struct tw_fixture *f);
+
+/* Deletes the store's files, so the next server starts with an empty one. */
+void tw_fixture_remove_store(const struct tw_fixture *f);
 
 /*
  * Puts peer slot index in the CONNECTED state from 127.0.0.address_octet
