@@ -633,12 +633,15 @@ static void on_connect(struct tw_server *s, ENetEvent *ev, uint64_t now)
     ss->next_event_seq = 1;
     peer->data = ss;
     /*
-     * The client's connect sets how ENet throttles what we send. Snapshots
+     * The client's CONNECT sets how ENet throttles what we send. Snapshots
      * are already bounded at one per tick, and ENet's throttle would drop
      * them on a link whose round trip merely jitters, so never decelerate.
+     * The fields are set directly: enet_peer_throttle_configure would also
+     * reconfigure the client's own sending, which is its business.
      */
-    enet_peer_throttle_configure(peer, ENET_PEER_PACKET_THROTTLE_INTERVAL,
-                                 ENET_PEER_PACKET_THROTTLE_SCALE, 0);
+    peer->packetThrottleInterval = ENET_PEER_PACKET_THROTTLE_INTERVAL;
+    peer->packetThrottleAcceleration = ENET_PEER_PACKET_THROTTLE_SCALE;
+    peer->packetThrottleDeceleration = 0;
     enet_peer_timeout(peer, 0, s->cfg.server.peer_timeout_min_ms,
                       s->cfg.server.peer_timeout_ms);
     s->pending++;

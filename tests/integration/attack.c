@@ -23,7 +23,8 @@
  *       logs in one peer that services ENet after random 0-16 ms sleeps;
  *       reports how many snapshots arrived out of the ticks they span.
  *   cycles --key FILE --count N
- *       N sequential connect, login, disconnect cycles.
+ *       N sequential connect, login, disconnect cycles by 16 returning
+ *       players.
  */
 #include "clock.h"
 #include "crypto.h"
@@ -194,12 +195,16 @@ static void start_connect(ENetHost *host, struct client *c)
     c->peer->data = c;
 }
 
+/* When nonzero, logins cycle through this many player ids. */
+static unsigned player_pool;
+
 static void send_login(struct client *c)
 {
-    static uint64_t player = 0;
-    if (player == 0)
-        player = 1000000 + (uint64_t)getpid() * 1000;
-    if (tw_token_issue(match_key, player++, "attack", 1, tw_clock_unix_s(),
+    static uint64_t logins = 0;
+    uint64_t base = 1000000 + (uint64_t)getpid() * 1000;
+    uint64_t player = base + (player_pool ? logins % player_pool : logins);
+    logins++;
+    if (tw_token_issue(match_key, player, "attack", 1, tw_clock_unix_s(),
                        600, &c->token) != TW_OK)
         die("cannot mint a token");
     struct tw_msg_login login;
@@ -536,6 +541,8 @@ static int mode_jitter(void)
 
 static int mode_cycles(void)
 {
+    /* Returning players: the store keeps a record per new player. */
+    player_pool = 16;
     ENetHost *host = client_host(1);
     static struct client c;
     unsigned done = 0, failed = 0;
