@@ -9,6 +9,7 @@ TW_PACKAGES=(
     libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
     clang libclang-rt-14-dev valgrind
     python3 python3-enet gnuplot-nox prometheus curl iproute2 procps
+    faketime
 )
 
 tw_install_deps() {

@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "http.h"
+#include "datagram.h"
 #include "log.h"
 #include "match.h"
 #include "protocol.h"
@@ -28,6 +29,7 @@
 #define MAX_TICKS_BEHIND 5u
 #define SHUTDOWN_GRACE_NS (500ull * 1000000ull)
 #define USED_TOKEN_CAP 65536u
+#define MAX_SERVERS 16 /* servers in one process, for the intercept hook */
 
 enum session_state {
     SESSION_FREE = 0,
@@ -73,6 +75,22 @@ struct tw_server {
     uint64_t next_stats_ns;
     uint64_t next_event_ns;
     struct tw_ratelimit drop_log;
+    struct tw_ratelimit refuse_log;
+    struct tw_ratelimit tick_log;
+
+    /* Added to monotonic ms to form ENet's clock (debug.enet_time_start_ms). */
+    uint32_t enet_time_offset_ms;
+    /*
+     * When each ENet peer without a session was first seen by a tick (0:
+     * not seen): half-open handshakes are reset at the login timeout.
+     */
+    uint64_t *unbound_since;
+
+    /* Tick lateness tracking, and the test-only load of debug.tick_*. */
+    uint64_t late_ticks;
+    uint64_t late_since_ns;
+    uint64_t load_start_ns, load_end_ns;
+    bool stalled, load_ended;
 
     /* Operations: stats for the HTTP thread, the Agones sidecar. */
     struct tw_publisher *publisher;
@@ -124,6 +142,53 @@ static const struct route routes[256] = {
 static long peer_log_id(const struct session *ss)
 {
     return ss ? (long)ss->id : TW_NO_PEER;
+}
+
+/*
+ * ENet's intercept hook receives only the host, so each server registers
+ * its host here. The server runs on one thread; so do tests and fuzzers.
+ */
+static struct {
+    ENetHost *host;
+    struct tw_server *server;
+} registry[MAX_SERVERS];
+
+static bool register_host(struct tw_server *s)
+{
+    for (unsigned i = 0; i < MAX_SERVERS; i++) {
+        if (!registry[i].host) {
+            registry[i].host = s->host;
+            registry[i].server = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void unregister_host(const struct tw_server *s)
+{
+    for (unsigned i = 0; i < MAX_SERVERS; i++)
+        if (registry[i].server == s)
+            registry[i].host = NULL, registry[i].server = NULL;
+}
+
+static struct tw_server *server_of(const ENetHost *host)
+{
+    for (unsigned i = 0; i < MAX_SERVERS; i++)
+        if (registry[i].host == host)
+            return registry[i].server;
+    return NULL;
+}
+
+/*
+ * Sets ENet's clock before every ENet call that reads it. ENet 1.3.17 times
+ * peers with gettimeofday, so a wall clock step would time out every peer;
+ * the monotonic clock cannot step. The offset lets tests start the 32-bit
+ * millisecond counter just before it wraps.
+ */
+static void sync_enet_clock(const struct tw_server *s, uint64_t now)
+{
+    enet_time_set((enet_uint32)(now / 1000000u) + s->enet_time_offset_ms);
 }
 
 /*
@@ -192,6 +257,7 @@ static void close_session(struct tw_server *s, struct session *ss,
     end_session(s, ss, reason);
 
     if (immediately) {
+        sync_enet_clock(s, tw_clock_mono_ns());
         enet_peer_disconnect_now(ss->peer, reason);
         ss->peer->data = NULL;
         ss->state = SESSION_FREE;
@@ -213,6 +279,15 @@ static int send_sealed(struct tw_server *s, struct session *ss, uint8_t channel,
                "cannot seal %zu bytes (%s); closing session", len,
                tw_drop_name(n));
         close_session(s, ss, TW_REASON_PROTOCOL_ERROR, false);
+        return -1;
+    }
+    /*
+     * ENet 1.3.17 turns an unreliable packet larger than one fragment into
+     * reliable fragments: late snapshots would then block later ones.
+     */
+    if (!(flags & ENET_PACKET_FLAG_RELIABLE) &&
+        (size_t)n > tw_fragment_length(ss->peer->mtu)) {
+        s->stats.unreliable_over_mtu++;
         return -1;
     }
     ENetPacket *packet = enet_packet_create(sealed, (size_t)n, flags);
@@ -557,6 +632,16 @@ static void on_connect(struct tw_server *s, ENetEvent *ev, uint64_t now)
     ss->rate_window_ns = now;
     ss->next_event_seq = 1;
     peer->data = ss;
+    /*
+     * The client's CONNECT sets how ENet throttles what we send. Snapshots
+     * are already bounded at one per tick, and ENet's throttle would drop
+     * them on a link whose round trip merely jitters, so never decelerate.
+     * The fields are set directly: enet_peer_throttle_configure would also
+     * reconfigure the client's own sending, which is its business.
+     */
+    peer->packetThrottleInterval = ENET_PEER_PACKET_THROTTLE_INTERVAL;
+    peer->packetThrottleAcceleration = ENET_PEER_PACKET_THROTTLE_SCALE;
+    peer->packetThrottleDeceleration = 0;
     enet_peer_timeout(peer, 0, s->cfg.server.peer_timeout_min_ms,
                       s->cfg.server.peer_timeout_ms);
     s->pending++;
@@ -593,6 +678,110 @@ static void on_disconnect(struct tw_server *s, ENetEvent *ev)
     s->stats.connects_active--;
 }
 
+/* Counts a refused connection attempt and warns at a limited rate. */
+static void refuse_connect(struct tw_server *s, enum tw_reason reason,
+                           uint64_t now)
+{
+    s->stats.refusals[reason]++;
+    uint64_t suppressed = 0;
+    if (tw_ratelimit_allow(&s->refuse_log, now, &suppressed)) {
+        char addr[64] = "?";
+        enet_address_get_host_ip(&s->host->receivedAddress, addr, sizeof addr);
+        TW_LOG(TW_WARN, "net", TW_NO_PEER,
+               "refused a connect from %s:%u: %s; %llu similar lines "
+               "suppressed",
+               addr, s->host->receivedAddress.port, tw_reason_name(reason),
+               (unsigned long long)suppressed);
+    }
+}
+
+/*
+ * Applies the connection limits to a CONNECT before ENet gives it a peer
+ * slot. Every peer that is not logged in counts, including handshakes
+ * that never completed, which our sessions never see.
+ */
+static bool admit_connect(struct tw_server *s, uint64_t now)
+{
+    const ENetHost *host = s->host;
+    uint32_t from = host->receivedAddress.host;
+    uint32_t unverified = 0, same_address = 0;
+    bool free_slot = false;
+
+    for (size_t i = 0; i < host->peerCount; i++) {
+        const ENetPeer *p = &host->peers[i];
+        if (p->state == ENET_PEER_STATE_DISCONNECTED) {
+            free_slot = true;
+            continue;
+        }
+        const struct session *ss = p->data;
+        if (ss && ss->state == SESSION_ACTIVE)
+            continue;
+        unverified++;
+        if (p->address.host == from)
+            same_address++;
+    }
+    enum tw_reason why = TW_REASON_NONE;
+    if (!free_slot || unverified >= s->cfg.security.max_connections)
+        why = TW_REASON_SERVER_FULL;
+    else if (same_address >= s->cfg.security.max_per_ip)
+        why = TW_REASON_TOO_MANY_FROM_IP;
+    if (why == TW_REASON_NONE)
+        return true;
+    refuse_connect(s, why, now);
+    return false;
+}
+
+/*
+ * Counts what ENet 1.3.17 would drop silently: fragments of a peer whose
+ * partly received packets already hold security.max_waiting_data bytes.
+ * Our messages fit in one datagram, so only a hostile peer gets here.
+ */
+static bool over_waiting_cap(struct tw_server *s,
+                             const struct tw_datagram_info *info, uint64_t now)
+{
+    const ENetPeer *p = &s->host->peers[info->peer_id];
+    if (p->totalWaitingData + info->fragment_total <=
+        s->host->maximumWaitingData)
+        return false;
+    drop_packet(s, p->data, TW_DROP_OVERSIZED, 0, info->fragment_total, now);
+    return true;
+}
+
+/*
+ * ENet's intercept hook: sees every datagram before ENet parses it.
+ * Returns 1 to discard the datagram, 0 to let ENet handle it.
+ */
+static int ENET_CALLBACK intercept_datagram(ENetHost *host, ENetEvent *ev)
+{
+    (void)ev;
+    struct tw_server *s = server_of(host);
+    if (!s)
+        return 0;
+    uint64_t now = tw_clock_mono_ns();
+    struct tw_datagram_info info;
+    if (tw_datagram_check(host, host->receivedData, host->receivedDataLength,
+                          s->cfg.security.max_packet_size, &info) != TW_OK) {
+        s->stats.drops[TW_DROP_BAD_DATAGRAM]++;
+        uint64_t suppressed = 0;
+        if (tw_ratelimit_allow(&s->drop_log, now, &suppressed)) {
+            char addr[64] = "?";
+            enet_address_get_host_ip(&host->receivedAddress, addr,
+                                     sizeof addr);
+            TW_LOG(TW_WARN, "net", TW_NO_PEER,
+                   "dropped an invalid ENet datagram of %zu bytes from "
+                   "%s:%u; %llu similar lines suppressed",
+                   host->receivedDataLength, addr, host->receivedAddress.port,
+                   (unsigned long long)suppressed);
+        }
+        return 1;
+    }
+    if (info.connects > 0 && !admit_connect(s, now))
+        return 1;
+    if (info.fragments > 0 && over_waiting_cap(s, &info, now))
+        return 1;
+    return 0;
+}
+
 void tw_server_dispatch(struct tw_server *s, ENetEvent *ev, uint64_t now)
 {
     switch (ev->type) {
@@ -624,7 +813,7 @@ static void service_network(struct tw_server *s, uint64_t until)
         uint64_t now = tw_clock_mono_ns();
         if (now >= until)
             break; /* the next tick is due: events wait until after it */
-        enet_time_set((enet_uint32)(now / 1000000u));
+        sync_enet_clock(s, now);
         if (enet_host_service(s->host, &ev, 0) <= 0)
             break;
         tw_server_dispatch(s, &ev, now);
@@ -643,18 +832,24 @@ static void send_snapshots(struct tw_server *s)
     static uint64_t arrivals[TW_MAX_SLOTS];
     uint32_t arrived = 0;
     uint8_t buf[TW_MAX_PAYLOAD];
-    unsigned capacity = tw_snapshot_capacity(&s->match.quant,
-                                             TW_MAX_PAYLOAD);
 
     for (uint32_t i = 0; i < s->session_count; i++) {
         struct session *ss = &s->sessions[i];
         if (ss->state != SESSION_ACTIVE)
             continue;
+        /* Sealed, a snapshot must fit in one ENet command for this MTU. */
+        size_t budget = tw_fragment_length(ss->peer->mtu);
+        budget = budget > TW_SEAL_OVERHEAD ? budget - TW_SEAL_OVERHEAD : 0;
+        if (budget > TW_MAX_PAYLOAD)
+            budget = TW_MAX_PAYLOAD;
+        unsigned capacity = tw_snapshot_capacity(&s->match.quant, budget);
+        if (capacity > s->cfg.match.max_visible)
+            capacity = s->cfg.match.max_visible;
         s->stats.snapshot_entities_cut +=
             tw_match_build_snapshot(&s->match, ss->slot, &snap, capacity);
         const struct tw_msg_snapshot *b =
             tw_match_baseline(&s->match, ss->slot, &base);
-        int n = tw_encode_snapshot(&s->match.quant, b, &snap, buf, sizeof buf);
+        int n = tw_encode_snapshot(&s->match.quant, b, &snap, buf, budget);
         if (n < 0)
             continue;
         if (send_sealed(s, ss, TW_CH_SNAPSHOT, buf, (size_t)n, 0) != 0)
@@ -671,6 +866,7 @@ static void send_snapshots(struct tw_server *s)
             p->unreported_arrival_ns = 0;
         }
     }
+    sync_enet_clock(s, tw_clock_mono_ns());
     enet_host_flush(s->host);
     uint64_t sent = tw_clock_mono_ns();
     for (uint32_t i = 0; i < arrived; i++)
@@ -702,6 +898,25 @@ static void expire_logins(struct tw_server *s, uint64_t now)
         if (ss->state == SESSION_PENDING && now - ss->connected_ns > limit)
             close_session(s, ss, TW_REASON_LOGIN_TIMEOUT, true);
     }
+
+    /*
+     * A handshake that never completes holds an ENet slot without a
+     * session; ENet alone would keep it until its own peer timeout.
+     */
+    for (size_t i = 0; i < s->host->peerCount; i++) {
+        ENetPeer *p = &s->host->peers[i];
+        if (p->state == ENET_PEER_STATE_DISCONNECTED || p->data) {
+            s->unbound_since[i] = 0;
+        } else if (s->unbound_since[i] == 0) {
+            s->unbound_since[i] = now;
+        } else if (now - s->unbound_since[i] > limit) {
+            TW_LOG(TW_DEBUG, "session", (long)i,
+                   "handshake not completed in time; slot reset");
+            enet_peer_reset(p);
+            s->unbound_since[i] = 0;
+            s->stats.refusals[TW_REASON_LOGIN_TIMEOUT]++;
+        }
+    }
 }
 
 static void log_stats(struct tw_server *s, const char *what)
@@ -711,7 +926,8 @@ static void log_stats(struct tw_server *s, const char *what)
     TW_LOG(TW_INFO, "stats", TW_NO_PEER,
            "%s: up %.0fs players %llu connects %llu total %llu active msgs in %llu "
            "out %llu bytes in %llu out %llu drops %llu tick p50 %lluus p99 "
-           "%lluus max %lluus overruns %llu skipped %llu rss %.1fMiB",
+           "%lluus max %lluus overruns %llu skipped %llu unreliable over "
+           "mtu %llu rss %.1fMiB",
            what, up, (unsigned long long)st->players_active,
            (unsigned long long)st->connects_total,
            (unsigned long long)st->connects_active,
@@ -723,6 +939,7 @@ static void log_stats(struct tw_server *s, const char *what)
            (unsigned long long)st->tick_work_us.max,
            (unsigned long long)st->tick_overruns,
            (unsigned long long)st->ticks_skipped,
+           (unsigned long long)st->unreliable_over_mtu,
            (double)tw_stats_rss_bytes() / (1024.0 * 1024.0));
     TW_LOG(TW_INFO, "stats", TW_NO_PEER,
            "%s: snapshots %llu full %llu bytes %llu entities %llu cut %llu "
@@ -800,11 +1017,53 @@ static void check_lifecycle(struct tw_server *s, uint64_t now)
     }
 }
 
+/* Spins until the monotonic clock reaches until; simulated CPU work. */
+static void busy_until(uint64_t until)
+{
+    while (tw_clock_mono_ns() < until)
+        ;
+}
+
+/*
+ * Test-only load from debug.tick_*: one stall of tick_stall_ms once the
+ * server has run for a second, then tick_work_us of extra work in every
+ * tick for tick_work_ms.
+ */
+static void apply_debug_load(struct tw_server *s, uint64_t start)
+{
+    const uint64_t ms = 1000000u;
+    if (s->cfg.debug.tick_stall_ms == 0 && s->cfg.debug.tick_work_us == 0)
+        return;
+    if (!s->stalled) {
+        if (start < s->stats.start_ns + 1000 * ms)
+            return;
+        s->stalled = true;
+        s->load_start_ns = start;
+        s->load_end_ns = start + s->cfg.debug.tick_stall_ms * ms +
+                         s->cfg.debug.tick_work_ms * ms;
+        TW_LOG(TW_INFO, "tick", TW_NO_PEER,
+               "debug load: stalling %u ms, then %u us per tick for %u ms",
+               s->cfg.debug.tick_stall_ms, s->cfg.debug.tick_work_us,
+               s->cfg.debug.tick_work_ms);
+        busy_until(start + s->cfg.debug.tick_stall_ms * ms);
+        return;
+    }
+    if (s->load_ended)
+        return;
+    if (start >= s->load_end_ns) {
+        s->load_ended = true;
+        TW_LOG(TW_INFO, "tick", TW_NO_PEER, "debug load ended");
+        return;
+    }
+    busy_until(start + (uint64_t)s->cfg.debug.tick_work_us * 1000u);
+}
+
 void tw_server_tick(struct tw_server *s, uint64_t deadline)
 {
     uint64_t start = tw_clock_mono_ns();
     tw_hist_add(&s->stats.tick_late_us, (start - deadline) / 1000u);
 
+    apply_debug_load(s, start);
     tw_match_step(&s->match);
     tw_trading_poll(s->trading);
     tw_trading_tick(s->trading, start / 1000000u);
@@ -814,6 +1073,7 @@ void tw_server_tick(struct tw_server *s, uint64_t deadline)
     check_lifecycle(s, start);
     publish_stats(s, start);
     tw_agones_heartbeat(s->agones);
+    sync_enet_clock(s, tw_clock_mono_ns());
     enet_host_flush(s->host);
 
     uint64_t end = tw_clock_mono_ns();
@@ -876,6 +1136,7 @@ static void shutdown_peers(struct tw_server *s, enum tw_reason reason)
             send_reliable(s, ss, buf, len);
         close_session(s, ss, reason, false);
     }
+    sync_enet_clock(s, tw_clock_mono_ns());
     enet_host_flush(s->host);
 
     uint64_t until = tw_clock_mono_ns() + SHUTDOWN_GRACE_NS;
@@ -889,6 +1150,39 @@ static void shutdown_peers(struct tw_server *s, enum tw_reason reason)
             enet_peer_reset(s->sessions[i].peer);
 }
 
+static void note_skipped(struct tw_server *s, uint64_t count, uint64_t now)
+{
+    uint64_t suppressed = 0;
+    if (tw_ratelimit_allow(&s->tick_log, now, &suppressed))
+        TW_LOG(TW_WARN, "tick", TW_NO_PEER,
+               "fell %llu ticks behind; skipped them to catch up (%llu "
+               "similar lines suppressed)",
+               (unsigned long long)count, (unsigned long long)suppressed);
+}
+
+/* Logs when ticks start on time again after running late. */
+static void note_lateness(struct tw_server *s, uint64_t late_ns, uint64_t now)
+{
+    if (late_ns > s->ticker.period_ns) {
+        if (s->late_ticks++ == 0)
+            s->late_since_ns = now;
+        return;
+    }
+    if (s->late_ticks == 0)
+        return;
+    char after_load[64] = "";
+    if (s->load_ended)
+        snprintf(after_load, sizeof after_load,
+                 "; %llu ms after the debug load ended",
+                 (unsigned long long)((now - s->load_end_ns) / 1000000u));
+    TW_LOG(TW_INFO, "tick", TW_NO_PEER,
+           "back on schedule after %llu late ticks over %llu ms%s",
+           (unsigned long long)s->late_ticks,
+           (unsigned long long)((now - s->late_since_ns) / 1000000u),
+           after_load);
+    s->late_ticks = 0;
+}
+
 int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                   volatile sig_atomic_t *reopen_log)
 {
@@ -900,11 +1194,11 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
     sigaddset(&blocked, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &blocked, &unblocked);
 
-    uint64_t now = tw_clock_mono_ns();
-    s->stats.start_ns = now;
-    s->next_stats_ns = now + STATS_INTERVAL_NS;
-    s->next_event_ns = now;
-    tw_ticker_init(&s->ticker, now, s->cfg.match.tick_hz);
+    uint64_t start = tw_clock_mono_ns();
+    s->stats.start_ns = start;
+    s->next_stats_ns = start + STATS_INTERVAL_NS;
+    s->next_event_ns = start;
+    tw_ticker_init(&s->ticker, start, s->cfg.match.tick_hz);
     TW_LOG(TW_INFO, "server", TW_NO_PEER,
            "match %u listening on %s:%u, %u Hz, up to %u players",
            s->cfg.match.match_id, s->cfg.server.host, s->cfg.server.port,
@@ -914,6 +1208,10 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
                "health and metrics on http://%s:%u/healthz and /metrics",
                s->cfg.http.host, tw_http_port(s->http));
     tw_agones_ready(s->agones);
+    if (s->cfg.debug.enet_time_start_ms != 0)
+        TW_LOG(TW_WARN, "server", TW_NO_PEER,
+               "debug.enet_time_start_ms: ENet's clock starts at %u ms",
+               (unsigned)(start / 1000000u) + s->enet_time_offset_ms);
 
     while (!*stop && s->ending == TW_REASON_NONE) {
         if (*reopen_log) {
@@ -924,16 +1222,16 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
         }
         uint64_t deadline = tw_ticker_deadline(&s->ticker);
         uint64_t skipped = s->ticker.skipped;
-        if (tw_ticker_due(&s->ticker, tw_clock_mono_ns(), MAX_TICKS_BEHIND)) {
+        uint64_t now = tw_clock_mono_ns();
+        if (tw_ticker_due(&s->ticker, now, MAX_TICKS_BEHIND)) {
             if (s->ticker.skipped != skipped) {
                 s->stats.ticks_skipped = s->ticker.skipped;
-                TW_LOG(TW_WARN, "tick", TW_NO_PEER,
-                       "fell %llu ticks behind; skipped them to catch up",
-                       (unsigned long long)(s->ticker.skipped - skipped));
+                note_skipped(s, s->ticker.skipped - skipped, now);
                 deadline = tw_ticker_deadline(&s->ticker) - s->ticker.period_ns;
             }
             /* Packets that arrived while waiting were handled on wake-up;
              * handling more here would only delay the tick's start. */
+            note_lateness(s, now - deadline, now);
             tw_server_tick(s, deadline);
             continue;
         }
@@ -998,6 +1296,12 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
     s->cfg = *cfg;
     s->start_unix = tw_clock_unix_s();
     tw_ratelimit_init(&s->drop_log, 5.0, 20.0);
+    tw_ratelimit_init(&s->refuse_log, 5.0, 20.0);
+    tw_ratelimit_init(&s->tick_log, 1.0, 5.0);
+    if (cfg->debug.enet_time_start_ms != 0)
+        s->enet_time_offset_ms =
+            cfg->debug.enet_time_start_ms -
+            (uint32_t)(tw_clock_mono_ns() / 1000000u);
 
     char err[512];
     if (tw_key_load(cfg->security.key_file, s->match_key, err, sizeof err) !=
@@ -1027,10 +1331,17 @@ struct tw_server *tw_server_create(const struct tw_config *cfg)
     }
     s->host->maximumPacketSize = cfg->security.max_packet_size;
     s->host->maximumWaitingData = cfg->security.max_waiting_data;
+    if (!register_host(s)) {
+        TW_LOG(TW_ERROR, "server", TW_NO_PEER,
+               "more than %d servers in one process", MAX_SERVERS);
+        goto fail;
+    }
+    s->host->intercept = intercept_datagram;
 
     s->sessions = calloc(s->session_count, sizeof *s->sessions);
+    s->unbound_since = calloc(s->host->peerCount, sizeof *s->unbound_since);
     s->used = calloc(USED_TOKEN_CAP, sizeof *s->used);
-    if (!s->sessions || !s->used ||
+    if (!s->sessions || !s->used || !s->unbound_since ||
         tw_match_init(&s->match, cfg, cfg->match.max_players) != TW_OK) {
         TW_LOG(TW_ERROR, "server", TW_NO_PEER, "out of memory");
         goto fail;
@@ -1057,6 +1368,11 @@ ENetHost *tw_server_host(struct tw_server *s)
     return s->host;
 }
 
+const struct tw_stats *tw_server_stats(const struct tw_server *s)
+{
+    return &s->stats;
+}
+
 void tw_server_destroy(struct tw_server *s)
 {
     if (!s)
@@ -1066,6 +1382,7 @@ void tw_server_destroy(struct tw_server *s)
     tw_trading_destroy(s->trading);
     tw_publisher_destroy(s->publisher);
     free(s->published);
+    unregister_host(s);
     if (s->host)
         enet_host_destroy(s->host);
     if (s->sessions) {
@@ -1075,6 +1392,7 @@ void tw_server_destroy(struct tw_server *s)
         }
     }
     free(s->sessions);
+    free(s->unbound_since);
     free(s->used);
     tw_match_free(&s->match);
     sodium_memzero(s->match_key, sizeof s->match_key);

@@ -8,6 +8,7 @@
 #define TW_SERVER_H
 
 #include "config.h"
+#include "stats.h"
 
 #include <enet/enet.h>
 #include <stdint.h>
@@ -41,5 +42,8 @@ void tw_server_destroy(struct tw_server *s);
 ENetHost *tw_server_host(struct tw_server *s);
 void tw_server_dispatch(struct tw_server *s, ENetEvent *ev, uint64_t now);
 void tw_server_tick(struct tw_server *s, uint64_t deadline);
+
+/* Returns the server's counters, owned and updated by the server. */
+const struct tw_stats *tw_server_stats(const struct tw_server *s);
 
 #endif

@@ -166,6 +166,13 @@ static const struct key_def keys[] = {
     KEY_U32("agones.health_interval_ms", agones.health_interval_ms, 100,
             600000, 5000),
     KEY_U32("agones.stall_ms", agones.stall_ms, 0, 600000, 10000),
+
+    /* A signed bound: 0 <= UINT32_MAX would trip -Wtype-limits. */
+    KEY_U32("debug.enet_time_start_ms", debug.enet_time_start_ms, 0,
+            0xffffffffll, 0),
+    KEY_U32("debug.tick_stall_ms", debug.tick_stall_ms, 0, 10000, 0),
+    KEY_U32("debug.tick_work_us", debug.tick_work_us, 0, 1000000, 0),
+    KEY_U32("debug.tick_work_ms", debug.tick_work_ms, 0, 60000, 0),
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])

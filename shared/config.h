@@ -78,6 +78,13 @@ struct tw_config {
         uint32_t health_interval_ms; /* between Health calls to the SDK */
         uint32_t stall_ms; /* Health pauses when the tick stalls; 0: off */
     } agones;
+    struct {
+        /* Test only: ENet's millisecond clock at startup (0: monotonic). */
+        uint32_t enet_time_start_ms;
+        uint32_t tick_stall_ms; /* test only: one stall after 1 s of uptime */
+        uint32_t tick_work_us;  /* test only: busy work added to each tick */
+        uint32_t tick_work_ms;  /* test only: how long that work lasts */
+    } debug;
 };
 
 /* Fills cfg with the defaults. */

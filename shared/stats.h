@@ -47,6 +47,7 @@ struct tw_stats {
     uint64_t snapshots_full;    /* sent without a baseline */
     uint64_t snapshot_bytes;    /* snapshot payloads before sealing */
     uint64_t snapshot_entities; /* entities in the snapshots sent */
+    uint64_t unreliable_over_mtu;   /* unreliable sends refused: would fragment */
     struct tw_hist tick_work_us;    /* time spent inside a tick */
     struct tw_hist tick_late_us;    /* tick start minus its deadline */
     struct tw_hist input_latency_us; /* input arrival to snapshot sent */

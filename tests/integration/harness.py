@@ -18,6 +18,9 @@ import threading
 import time
 
 BIN = os.environ.get("TW_BIN", os.path.join(os.getcwd(), "bin"))
+TESTS_BIN = os.path.join(os.path.dirname(BIN), "tests")
+VALGRIND = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--track-origins=yes"]
 REPO = os.environ.get("TW_REPO", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
 
@@ -106,7 +109,7 @@ class LineWatcher:
 class Match:
     """A running tickwire-server on a free loopback port."""
 
-    def __init__(self, config=None, name="match"):
+    def __init__(self, config=None, name="match", valgrind=False, env=None):
         self.dir = temp_dir(f"tw-{name}-")
         self.port = free_udp_port()
         self.key = os.path.join(self.dir, "match.key")
@@ -127,15 +130,27 @@ class Match:
             json.dump(cfg, f, indent=2)
         self.proc = None
         self.log = None
+        # TW_VALGRIND=1 puts every server of a test run under valgrind.
+        # Valgrind cannot run ASan binaries; there ASan checks instead.
+        self.valgrind = (valgrind or os.environ.get("TW_VALGRIND") == "1") \
+            and os.environ.get("TW_SANITIZED") != "1"
+        self.env = env
 
     def start(self, extra_args=(), env=None):
+        """Starts the server, under valgrind when asked (exit 99 on errors).
+
+        env replaces the environment; without it, self.env is added to ours.
+        """
+        prefix = VALGRIND if self.valgrind else []
+        if env is None and self.env:
+            env = dict(os.environ, **self.env)
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "tickwire-server"), "--config",
+            [*prefix, os.path.join(BIN, "tickwire-server"), "--config",
              self.config_path, *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir,
             env=env)
         self.log = LineWatcher(self.proc.stderr)
-        self.log.wait_for(r"listening on", timeout=10)
+        self.log.wait_for(r"listening on", timeout=30 if self.valgrind else 10)
         return self
 
     def __enter__(self):
@@ -193,6 +208,37 @@ class Match:
             totals[grant["kind"]] = (totals.get(grant["kind"], 0)
                                      + grant["quantity"] * players)
         return totals
+
+    def summary(self):
+        """Returns the fields of the shutdown summary line as a dict."""
+        rx = re.compile(r"summary: up .* tick p50 (\d+)us p99 (\d+)us max "
+                        r"(\d+)us overruns (\d+) skipped (\d+) unreliable "
+                        r"over mtu (\d+) rss ([\d.]+)MiB")
+        for line in self.log.text().splitlines():
+            m = rx.search(line)
+            if m:
+                keys = ("tick_p50_us", "tick_p99_us", "tick_max_us",
+                        "overruns", "skipped", "unreliable_over_mtu")
+                out = {k: int(v) for k, v in zip(keys, m.groups())}
+                out["rss_mib"] = float(m.group(7))
+                return out
+        raise AssertionError("no summary line in the server log")
+
+    def rss_bytes(self):
+        """Returns the server's resident set size from /proc."""
+        with open(f"/proc/{self.proc.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def attack(self, mode, *args, timeout=90):
+        """Runs tw-attack against this server; returns its JSON line."""
+        p = subprocess.run(
+            [os.path.join(TESTS_BIN, "tw-attack"), mode, "--server",
+             self.address(), *args], capture_output=True, text=True,
+            timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError(f"tw-attack {mode} exited {p.returncode}:\n"
+                                 f"{p.stderr}{p.stdout}")
+        return json.loads(p.stdout)
 
     def client(self, bots, duration, *extra, report=True, timeout=None):
         """Starts tickwire-client; returns a Client to wait on."""
