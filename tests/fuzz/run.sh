@@ -19,20 +19,39 @@ cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-for t in "${targets[@]}"; do
-    work="$build/fuzz-work/$t"
+# Runs one target; its output goes to fuzz-work/<target>.log.
+fuzz_one() {
+    local t=$1 work="$build/fuzz-work/$1"
     mkdir -p "$work" "$build/fuzz-artifacts"
-    echo "fuzz: $t for ${seconds}s"
     # New corpus entries go to $work; the checked-in seeds stay untouched.
-    "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
-        -rss_limit_mb=3072 -print_final_stats=1 \
+    if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/fuzz-artifacts/$t-" \
-        "$work" "tests/fuzz/corpus/$t" 2>"$build/fuzz-work/$t.log" || {
+        "$work" "tests/fuzz/corpus/$t" 2>"$build/fuzz-work/$t.log"; then
         tail -40 "$build/fuzz-work/$t.log" >&2
         echo "fuzz: $t failed; inputs in $build/fuzz-artifacts/" >&2
-        exit 1
-    }
-    grep -E "^stat::number_of_executed_units|^Done" \
-        "$build/fuzz-work/$t.log" || true
+        return 1
+    fi
+    echo "fuzz: $t: $(grep -E '^stat::number_of_executed_units' \
+        "$build/fuzz-work/$t.log" | awk '{print $2}') runs in ${seconds}s"
+}
+
+# One target per core at a time: each is single-threaded.
+jobs=${TW_FUZZ_JOBS:-$(nproc)}
+failed=0
+running=0
+for t in "${targets[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+    echo "fuzz: $t for ${seconds}s"
+    fuzz_one "$t" &
+    running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
+done
+[ "$failed" -eq 0 ] || exit 1
 echo "fuzz: ${#targets[@]} targets ran ${seconds}s each without a finding"
