@@ -22,8 +22,8 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(r["cycles"], 1000)
             self.assertEqual(r["failed"], 0)
             growth = m.rss_bytes() - before
-            # ASan keeps freed memory in quarantine, so resident memory says
-            # nothing there; LeakSanitizer checks at exit instead.
+            # ASan keeps freed memory in quarantine, so resident memory
+            # cannot show leaks there; LeakSanitizer checks at exit instead.
             if os.environ.get("TW_SANITIZED") != "1":
                 self.assertLess(growth, 2 * MIB, f"grew {growth} bytes")
             rc, _ = m.stop()
