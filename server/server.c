@@ -477,7 +477,7 @@ static void handle_ping(struct tw_server *s, struct session *ss,
     send_reliable(s, ss, buf, tw_encode_ping(TW_MSG_PONG, &ping, buf, sizeof buf));
 }
 
-/* Trade messages act for the session's player, whatever the payload says. */
+/* Trade messages act for the session's player, whatever the payload contains. */
 static void handle_trade(struct tw_server *s, struct session *ss,
                          const uint8_t *msg, size_t len, uint64_t now)
 {
@@ -748,7 +748,7 @@ static bool over_waiting_cap(struct tw_server *s,
 }
 
 /*
- * ENet's intercept hook: sees every datagram before ENet parses it.
+ * ENet's intercept hook, called with every datagram before ENet parses it.
  * Returns 1 to discard the datagram, 0 to let ENet handle it.
  */
 static int ENET_CALLBACK intercept_datagram(ENetHost *host, ENetEvent *ev)
@@ -1247,7 +1247,7 @@ int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,
            (unsigned long long)s->stats.connects_active);
     log_results(s, reason);
     tw_agones_shutdown(s->agones);
-    /* Finish the trades the store holds while players can still hear. */
+    /* Finish the trades the store has queued while players are still connected. */
     tw_trading_drain(s->trading);
     shutdown_peers(s, reason);
     log_stats(s, "summary");

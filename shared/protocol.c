@@ -1,6 +1,7 @@
 #include "protocol.h"
 
 #include "bits.h"
+#include "codec.h"
 
 #include <math.h>
 #include <string.h>
@@ -71,19 +72,14 @@ float tw_bits_float(uint32_t u)
     return f;
 }
 
-/* Finishes an encoder: the size written, or oversized on overflow. */
-static int finish_write(const struct tw_bitwriter *w)
+int tw_codec_finish_write(const struct tw_bitwriter *w)
 {
     if (w->error)
         return -TW_DROP_OVERSIZED;
     return (int)tw_bw_size(w);
 }
 
-/*
- * Finishes a decoder: a read past the end means a truncated payload and
- * bytes left over mean an oversized one.
- */
-static int finish_read(const struct tw_bitreader *r)
+int tw_codec_finish_read(const struct tw_bitreader *r)
 {
     if (r->error)
         return -TW_DROP_TRUNCATED;
@@ -92,9 +88,9 @@ static int finish_read(const struct tw_bitreader *r)
     return TW_OK;
 }
 
-/* Checks the id byte; a wrong id is a dispatch bug or a forged payload. */
-static int start_read(struct tw_bitreader *r, const uint8_t *p, size_t len,
-                      uint8_t id)
+/* A wrong id byte is a dispatch bug or a forged payload. */
+int tw_codec_start_read(struct tw_bitreader *r, const uint8_t *p, size_t len,
+                        uint8_t id)
 {
     if (len == 0)
         return -TW_DROP_EMPTY;
@@ -121,13 +117,13 @@ int tw_encode_login(const struct tw_msg_login *m, uint8_t *out, size_t cap)
     tw_bw_u64(&w, m->expires_at);
     tw_bw_bytes(&w, m->nonce, sizeof m->nonce);
     tw_bw_bytes(&w, m->sealed, sizeof m->sealed);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_login(const uint8_t *p, size_t len, struct tw_msg_login *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_LOGIN);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_LOGIN);
     if (rc != TW_OK)
         return rc;
     m->protocol = tw_br_u16(&r);
@@ -135,7 +131,7 @@ int tw_decode_login(const uint8_t *p, size_t len, struct tw_msg_login *m)
     m->expires_at = tw_br_u64(&r);
     tw_br_bytes(&r, m->nonce, sizeof m->nonce);
     tw_br_bytes(&r, m->sealed, sizeof m->sealed);
-    return finish_read(&r);
+    return tw_codec_finish_read(&r);
 }
 
 int tw_encode_login_ok(const struct tw_msg_login_ok *m, uint8_t *out,
@@ -153,13 +149,13 @@ int tw_encode_login_ok(const struct tw_msg_login_ok *m, uint8_t *out,
     tw_bw_u32(&w, tw_float_bits(m->world.x));
     tw_bw_u32(&w, tw_float_bits(m->world.y));
     tw_bw_u32(&w, tw_float_bits(m->max_speed));
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_login_ok(const uint8_t *p, size_t len, struct tw_msg_login_ok *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_LOGIN_OK);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_LOGIN_OK);
     if (rc != TW_OK)
         return rc;
     m->slot = tw_br_u16(&r);
@@ -171,7 +167,7 @@ int tw_decode_login_ok(const uint8_t *p, size_t len, struct tw_msg_login_ok *m)
     m->world.x = tw_bits_float(tw_br_u32(&r));
     m->world.y = tw_bits_float(tw_br_u32(&r));
     m->max_speed = tw_bits_float(tw_br_u32(&r));
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     if (m->slot >= TW_MAX_SLOTS || m->tick_hz == 0 || !finite_vec(m->spawn) ||
@@ -188,18 +184,18 @@ int tw_encode_error(const struct tw_msg_error *m, uint8_t *out, size_t cap)
     tw_bw_u8(&w, TW_MSG_ERROR);
     tw_bw_u32(&w, m->request_id);
     tw_bw_u8(&w, m->code);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_error(const uint8_t *p, size_t len, struct tw_msg_error *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_ERROR);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_ERROR);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->code = tw_br_u8(&r);
-    return finish_read(&r);
+    return tw_codec_finish_read(&r);
 }
 
 int tw_encode_event(const struct tw_msg_event *m, uint8_t *out, size_t cap)
@@ -209,18 +205,18 @@ int tw_encode_event(const struct tw_msg_event *m, uint8_t *out, size_t cap)
     tw_bw_u8(&w, TW_MSG_EVENT);
     tw_bw_u32(&w, m->seq);
     tw_bw_u64(&w, m->server_ms);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_event(const uint8_t *p, size_t len, struct tw_msg_event *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_EVENT);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_EVENT);
     if (rc != TW_OK)
         return rc;
     m->seq = tw_br_u32(&r);
     m->server_ms = tw_br_u64(&r);
-    return finish_read(&r);
+    return tw_codec_finish_read(&r);
 }
 
 int tw_encode_ping(uint8_t id, const struct tw_msg_ping *m, uint8_t *out,
@@ -231,19 +227,19 @@ int tw_encode_ping(uint8_t id, const struct tw_msg_ping *m, uint8_t *out,
     tw_bw_u8(&w, id);
     tw_bw_u32(&w, m->id);
     tw_bw_u64(&w, m->client_ns);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_ping(uint8_t id, const uint8_t *p, size_t len,
                    struct tw_msg_ping *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, id);
+    int rc = tw_codec_start_read(&r, p, len, id);
     if (rc != TW_OK)
         return rc;
     m->id = tw_br_u32(&r);
     m->client_ns = tw_br_u64(&r);
-    return finish_read(&r);
+    return tw_codec_finish_read(&r);
 }
 
 int tw_encode_match_end(const struct tw_msg_match_end *m, uint8_t *out,
@@ -253,18 +249,18 @@ int tw_encode_match_end(const struct tw_msg_match_end *m, uint8_t *out,
     tw_bw_init(&w, out, cap);
     tw_bw_u8(&w, TW_MSG_MATCH_END);
     tw_bw_u8(&w, m->reason);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_match_end(const uint8_t *p, size_t len,
                         struct tw_msg_match_end *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_MATCH_END);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_MATCH_END);
     if (rc != TW_OK)
         return rc;
     m->reason = tw_br_u8(&r);
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc == TW_OK && m->reason >= TW_REASON_COUNT)
         return -TW_DROP_MALFORMED;
     return rc;
@@ -299,13 +295,13 @@ int tw_encode_input(const struct tw_msg_input *m, uint8_t *out, size_t cap)
         tw_bw_bits(&w, (uint8_t)m->inputs[i].dx, 8);
         tw_bw_bits(&w, (uint8_t)m->inputs[i].dy, 8);
     }
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_input(const uint8_t *p, size_t len, struct tw_msg_input *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_INPUT);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_INPUT);
     if (rc != TW_OK)
         return rc;
     m->newest_seq = tw_br_u32(&r);
@@ -315,7 +311,7 @@ int tw_decode_input(const uint8_t *p, size_t len, struct tw_msg_input *m)
         m->inputs[i].dx = (int8_t)tw_br_bits(&r, 8);
         m->inputs[i].dy = (int8_t)tw_br_bits(&r, 8);
     }
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     return input_fields_valid(m) ? TW_OK : -TW_DROP_MALFORMED;

@@ -1,6 +1,7 @@
 #include "trade_msgs.h"
 
 #include "bits.h"
+#include "codec.h"
 
 #include <string.h>
 
@@ -81,36 +82,6 @@ bool tw_trade_offer_valid(const struct tw_trade_offer *o)
     return true;
 }
 
-static int finish_write(const struct tw_bitwriter *w)
-{
-    if (w->error)
-        return -TW_DROP_OVERSIZED;
-    return (int)tw_bw_size(w);
-}
-
-/* A read past the end is a truncated payload, bytes left over oversized. */
-static int finish_read(const struct tw_bitreader *r)
-{
-    if (r->error)
-        return -TW_DROP_TRUNCATED;
-    if (!tw_br_at_end(r))
-        return -TW_DROP_OVERSIZED;
-    return TW_OK;
-}
-
-static int start_read(struct tw_bitreader *r, const uint8_t *p, size_t len,
-                      uint8_t id)
-{
-    if (len == 0)
-        return -TW_DROP_EMPTY;
-    if (len > TW_MAX_PAYLOAD)
-        return -TW_DROP_OVERSIZED;
-    tw_br_init(r, p, len);
-    if (tw_br_u8(r) != id)
-        return -TW_DROP_MALFORMED;
-    return TW_OK;
-}
-
 static void write_offer(struct tw_bitwriter *w, const struct tw_trade_offer *o)
 {
     tw_bw_u8(w, o->count);
@@ -143,19 +114,19 @@ int tw_encode_trade_request(const struct tw_msg_trade_request *m,
     tw_bw_u8(&w, TW_MSG_TRADE_REQUEST);
     tw_bw_u32(&w, m->request_id);
     tw_bw_u64(&w, m->partner);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_request(const uint8_t *p, size_t len,
                             struct tw_msg_trade_request *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_REQUEST);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_REQUEST);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->partner = tw_br_u64(&r);
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc == TW_OK && m->request_id == 0)
         return -TW_DROP_MALFORMED;
     return rc;
@@ -170,21 +141,21 @@ int tw_encode_trade_respond(const struct tw_msg_trade_respond *m,
     tw_bw_u32(&w, m->request_id);
     tw_bw_u32(&w, m->trade_id);
     tw_bw_u8(&w, m->accept ? 1 : 0);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_respond(const uint8_t *p, size_t len,
                             struct tw_msg_trade_respond *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_RESPOND);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_RESPOND);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->trade_id = tw_br_u32(&r);
     uint8_t accept = tw_br_u8(&r);
     m->accept = accept == 1;
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     if (m->request_id == 0 || m->trade_id == 0 || accept > 1)
@@ -203,14 +174,14 @@ int tw_encode_trade_offer(const struct tw_msg_trade_offer *m, uint8_t *out,
     tw_bw_u32(&w, m->request_id);
     tw_bw_u32(&w, m->trade_id);
     write_offer(&w, &m->offer);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_offer(const uint8_t *p, size_t len,
                           struct tw_msg_trade_offer *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_OFFER);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_OFFER);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
@@ -220,7 +191,7 @@ int tw_decode_trade_offer(const uint8_t *p, size_t len,
         return -TW_DROP_TRUNCATED;
     if (!count_ok)
         return -TW_DROP_MALFORMED;
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     if (m->request_id == 0 || m->trade_id == 0 ||
@@ -238,20 +209,20 @@ int tw_encode_trade_confirm(const struct tw_msg_trade_confirm *m,
     tw_bw_u32(&w, m->request_id);
     tw_bw_u32(&w, m->trade_id);
     tw_bw_u32(&w, m->offer_version);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_confirm(const uint8_t *p, size_t len,
                             struct tw_msg_trade_confirm *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_CONFIRM);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_CONFIRM);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->trade_id = tw_br_u32(&r);
     m->offer_version = tw_br_u32(&r);
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc == TW_OK && (m->request_id == 0 || m->trade_id == 0))
         return -TW_DROP_MALFORMED;
     return rc;
@@ -265,19 +236,19 @@ int tw_encode_trade_cancel(const struct tw_msg_trade_cancel *m, uint8_t *out,
     tw_bw_u8(&w, TW_MSG_TRADE_CANCEL);
     tw_bw_u32(&w, m->request_id);
     tw_bw_u32(&w, m->trade_id);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_cancel(const uint8_t *p, size_t len,
                            struct tw_msg_trade_cancel *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_CANCEL);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_CANCEL);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->trade_id = tw_br_u32(&r);
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc == TW_OK && (m->request_id == 0 || m->trade_id == 0))
         return -TW_DROP_MALFORMED;
     return rc;
@@ -302,14 +273,14 @@ int tw_encode_trade_update(const struct tw_msg_trade_update *m, uint8_t *out,
                            (m->confirmed_b ? 2u : 0u)));
     write_offer(&w, &m->offer_a);
     write_offer(&w, &m->offer_b);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_update(const uint8_t *p, size_t len,
                            struct tw_msg_trade_update *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_UPDATE);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_UPDATE);
     if (rc != TW_OK)
         return rc;
     m->trade_id = tw_br_u32(&r);
@@ -326,7 +297,7 @@ int tw_decode_trade_update(const uint8_t *p, size_t len,
         return -TW_DROP_TRUNCATED;
     if (!counts_ok)
         return -TW_DROP_MALFORMED;
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     if (m->trade_id == 0 || m->state == TW_TRADE_NONE ||
@@ -349,21 +320,21 @@ int tw_encode_trade_result(const struct tw_msg_trade_result *m, uint8_t *out,
     tw_bw_u32(&w, m->trade_id);
     tw_bw_u8(&w, m->status);
     tw_bw_u8(&w, m->reason);
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_trade_result(const uint8_t *p, size_t len,
                            struct tw_msg_trade_result *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_TRADE_RESULT);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_TRADE_RESULT);
     if (rc != TW_OK)
         return rc;
     m->request_id = tw_br_u32(&r);
     m->trade_id = tw_br_u32(&r);
     m->status = tw_br_u8(&r);
     m->reason = tw_br_u8(&r);
-    rc = finish_read(&r);
+    rc = tw_codec_finish_read(&r);
     if (rc != TW_OK)
         return rc;
     if (m->status >= TW_TRADE_S_COUNT || m->reason >= TW_TRADE_R_COUNT)
@@ -391,13 +362,13 @@ int tw_encode_inventory(const struct tw_inventory *m, uint8_t *out,
         tw_bw_u8(&w, (uint8_t)kind_len);
         tw_bw_bytes(&w, it->kind, kind_len);
     }
-    return finish_write(&w);
+    return tw_codec_finish_write(&w);
 }
 
 int tw_decode_inventory(const uint8_t *p, size_t len, struct tw_inventory *m)
 {
     struct tw_bitreader r;
-    int rc = start_read(&r, p, len, TW_MSG_INVENTORY);
+    int rc = tw_codec_start_read(&r, p, len, TW_MSG_INVENTORY);
     if (rc != TW_OK)
         return rc;
     m->player_id = 0;
@@ -425,5 +396,5 @@ int tw_decode_inventory(const uint8_t *p, size_t len, struct tw_inventory *m)
             it->quantity == 0)
             return -TW_DROP_MALFORMED;
     }
-    return finish_read(&r);
+    return tw_codec_finish_read(&r);
 }
