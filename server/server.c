@@ -900,8 +900,8 @@ static void expire_logins(struct tw_server *s, uint64_t now)
     }
 
     /*
-     * A handshake that never completes holds an ENet slot without a
-     * session; ENet alone would keep it until its own peer timeout.
+     * A handshake that never completes occupies an ENet slot without a
+     * session, and ENet alone would keep it until its own peer timeout.
      */
     for (size_t i = 0; i < s->host->peerCount; i++) {
         ENetPeer *p = &s->host->peers[i];

@@ -19,13 +19,13 @@ struct tw_server;
 
 /*
  * Creates the server: loads the match key, binds the ENet host. Returns
- * NULL after logging one line that says what failed and what to do.
+ * NULL after logging one line naming what failed and what to do.
  */
 struct tw_server *tw_server_create(const struct tw_config *cfg);
 
 /*
  * Runs ticks until *stop becomes non-zero, then disconnects every peer
- * with reason "shutdown" and flushes. *reopen_log asks for a log reopen.
+ * with reason "shutdown" and flushes. *reopen_log requests a log reopen.
  * Returns 0 on a clean stop.
  */
 int tw_server_run(struct tw_server *s, volatile sig_atomic_t *stop,

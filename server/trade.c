@@ -394,6 +394,24 @@ static struct trade *named_trade(struct tw_trade_mgr *m,
     return t;
 }
 
+/*
+ * Finds the actor's trade by id in the state the action needs. Returns
+ * TW_TRADE_R_NONE with *out set, or the reason to reject the action.
+ */
+static enum tw_trade_reason trade_in_state(struct tw_trade_mgr *m,
+                                           const struct player *pl,
+                                           uint32_t trade_id,
+                                           enum tw_trade_state want,
+                                           struct trade **out)
+{
+    *out = named_trade(m, pl, trade_id);
+    if (!*out)
+        return TW_TRADE_R_NOT_IN_TRADE;
+    if ((*out)->state != want)
+        return TW_TRADE_R_WRONG_STATE;
+    return TW_TRADE_R_NONE;
+}
+
 struct tw_trade_answer tw_trade_request(struct tw_trade_mgr *m,
                                         uint64_t actor, uint32_t request_id,
                                         uint64_t partner)
@@ -443,13 +461,10 @@ struct tw_trade_answer tw_trade_respond(struct tw_trade_mgr *m,
     struct tw_trade_answer a;
     if (prologue(m, actor, request_id, trade_id, &pl, &a))
         return a;
-    struct trade *t = named_trade(m, pl, trade_id);
-    enum tw_trade_reason r = TW_TRADE_R_NONE;
-    if (!t)
-        r = TW_TRADE_R_NOT_IN_TRADE;
-    else if (t->state != TW_TRADE_REQUESTED)
-        r = TW_TRADE_R_WRONG_STATE;
-    else if (actor != t->b)
+    struct trade *t;
+    enum tw_trade_reason r =
+        trade_in_state(m, pl, trade_id, TW_TRADE_REQUESTED, &t);
+    if (r == TW_TRADE_R_NONE && actor != t->b)
         r = TW_TRADE_R_NOT_YOUR_TURN;
     a = epilogue(m, pl, answer(request_id, trade_id, r));
     if (r != TW_TRADE_R_NONE)
@@ -471,13 +486,10 @@ struct tw_trade_answer tw_trade_offer(struct tw_trade_mgr *m, uint64_t actor,
     struct tw_trade_answer a;
     if (prologue(m, actor, request_id, trade_id, &pl, &a))
         return a;
-    struct trade *t = named_trade(m, pl, trade_id);
-    enum tw_trade_reason r = TW_TRADE_R_NONE;
-    if (!t)
-        r = TW_TRADE_R_NOT_IN_TRADE;
-    else if (t->state != TW_TRADE_OPEN)
-        r = TW_TRADE_R_WRONG_STATE;
-    else
+    struct trade *t;
+    enum tw_trade_reason r =
+        trade_in_state(m, pl, trade_id, TW_TRADE_OPEN, &t);
+    if (r == TW_TRADE_R_NONE)
         r = check_offer(m, actor, offer);
     a = epilogue(m, pl, answer(request_id, trade_id, r));
     if (r != TW_TRADE_R_NONE)
@@ -501,15 +513,13 @@ struct tw_trade_answer tw_trade_confirm(struct tw_trade_mgr *m,
     struct tw_trade_answer a;
     if (prologue(m, actor, request_id, trade_id, &pl, &a))
         return a;
-    struct trade *t = named_trade(m, pl, trade_id);
-    enum tw_trade_reason r = TW_TRADE_R_NONE;
-    if (!t)
-        r = TW_TRADE_R_NOT_IN_TRADE;
-    else if (t->state != TW_TRADE_OPEN)
-        r = TW_TRADE_R_WRONG_STATE;
-    else if (offer_version != t->version)
+    struct trade *t;
+    enum tw_trade_reason r =
+        trade_in_state(m, pl, trade_id, TW_TRADE_OPEN, &t);
+    if (r == TW_TRADE_R_NONE && offer_version != t->version)
         r = TW_TRADE_R_OFFER_CHANGED;
-    else if (t->offer_a.count == 0 && t->offer_b.count == 0)
+    if (r == TW_TRADE_R_NONE && t->offer_a.count == 0 &&
+        t->offer_b.count == 0)
         r = TW_TRADE_R_BAD_REQUEST;
     if (r != TW_TRADE_R_NONE)
         return epilogue(m, pl, answer(request_id, trade_id, r));

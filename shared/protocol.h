@@ -34,7 +34,7 @@ enum tw_channel {
 enum tw_msg_id {
     TW_MSG_LOGIN = 0x01,     /* c2s, ch0, the only plaintext message */
     TW_MSG_LOGIN_OK = 0x02,  /* s2c, ch0 */
-    TW_MSG_ERROR = 0x03,     /* s2c, ch0: answer to a failed request */
+    TW_MSG_ERROR = 0x03,     /* s2c, ch0: reply to a failed request */
     TW_MSG_EVENT = 0x04,     /* s2c, ch0: numbered event, one per second */
     TW_MSG_PING = 0x05,      /* c2s, ch0: reliable round-trip probe */
     TW_MSG_PONG = 0x06,      /* s2c, ch0 */
@@ -43,7 +43,7 @@ enum tw_msg_id {
     TW_MSG_INPUT = 0x60,     /* c2s, ch2 */
 };
 
-/* Why a packet was dropped; each value has its own counter. */
+/* Reason a packet was dropped; each value has its own counter. */
 enum tw_drop {
     TW_DROP_NONE = 0,
     TW_DROP_EMPTY,
@@ -60,7 +60,7 @@ enum tw_drop {
     TW_DROP_COUNT
 };
 
-/* Why a peer was refused or disconnected; travels in ENet's disconnect data. */
+/* Reason a peer was refused or disconnected, sent as ENet's disconnect data. */
 enum tw_reason {
     TW_REASON_NONE = 0,
     TW_REASON_SHUTDOWN,
